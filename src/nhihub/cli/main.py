@@ -1,0 +1,21 @@
+"""The ``nhihub`` command. Sub-command groups live in sibling modules and are registered here."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="nhihub",
+    help="nhihub：健保就醫資料平台 / open platform for Taiwan NHI visit data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
