@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from nhihub.cli import ids_cmd
+
 app = typer.Typer(
     name="nhihub",
     help="nhihub：健保就醫資料平台 / open platform for Taiwan NHI visit data.",
@@ -11,6 +13,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(ids_cmd.app, name="id")
 
 
 def main() -> None:

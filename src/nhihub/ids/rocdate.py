@@ -44,7 +44,10 @@ def parse_roc_date(value: str) -> dt.date:
 def parse_roc_datetime(value: str) -> dt.datetime:
     """Parse ``YYYMMDDHHMMSS`` into a naive :class:`datetime.datetime` (Taiwan local time)."""
     s = _digits(value, 13)
-    day = parse_roc_date(s[:7])
+    try:
+        day = parse_roc_date(s[:7])
+    except RocDateError as exc:
+        raise RocDateError(exc.reason, value) from None
     try:
         return dt.datetime.combine(day, dt.time(int(s[7:9]), int(s[9:11]), int(s[11:13])))
     except ValueError:
