@@ -1,0 +1,159 @@
+"""From the reader's :class:`~nhihub.formats.model.Record` to storage rows (pure functions).
+
+Which field fills which column is data (``data/record-fields.json``). Values that do not parse
+(a bad date) become ``None``: only the service decides whether such a record may be stored.
+The stored record JSON never contains the person ID (M03 / A12).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from nhihub.formats.model import Record
+from nhihub.ids.rocdate import RocDateError, parse_roc_date, parse_roc_datetime
+from nhihub.protect import PiiCipher
+from nhihub.storage.rows import OrderLine, PrecheckRecord, V1Record, Visit
+
+
+@cache
+def record_fields() -> dict[str, Any]:
+    text = resources.files("nhihub.storage").joinpath("data/record-fields.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _spec(version: str) -> dict[str, Any]:
+    try:
+        spec: dict[str, Any] = record_fields()[version]
+    except KeyError:
+        raise ValueError(f"unknown format version {version!r}") from None
+    return spec
+
+
+def _field(record: Record, name: str) -> str | None:
+    field_id = _spec(record.version)["mb1"].get(name)
+    value = record.mb1.get(field_id) if field_id else None
+    return value or None
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return None if value is None else parse_roc_date(value)
+    except RocDateError:
+        return None
+
+
+def _datetime(value: str | None) -> dt.datetime | None:
+    try:
+        return None if value is None else parse_roc_datetime(value)
+    except RocDateError:
+        return None
+
+
+def person_id_of(record: Record) -> str | None:
+    return _field(record, "person_id")
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    """The record as JSON-ready data, without the person ID fields."""
+    pii = set(_spec(record.version)["pii"])
+    return {
+        "version": record.version,
+        "header": dict(record.header),
+        "mb1": {k: v for k, v in record.mb1.items() if k not in pii},
+        "mb2": [dict(line) for line in record.mb2],
+    }
+
+
+def order_lines_of(record: Record) -> tuple[OrderLine, ...]:
+    columns: dict[str, str] = _spec(record.version)["mb2"]
+    lines = []
+    for n, data in enumerate(record.mb2, 1):
+        values: dict[str, Any] = {name: data.get(fid) or None for name, fid in columns.items()}
+        days = values.get("days")
+        values["days"] = int(days) if days is not None and days.isdigit() else None
+        lines.append(OrderLine(line_no=n, **values))
+    return tuple(lines)
+
+
+def visit_from_record(
+    record: Record,
+    cipher: PiiCipher,
+    *,
+    batch_id: int,
+    received_at: dt.datetime,
+    institution_code: str | None = None,
+) -> Visit:
+    """A storable visit version of a (valid) 2.0 record: person ID encrypted and hashed.
+
+    ``institution_code`` is used when the record has no M05 (the uploading institution).
+    """
+    m15 = _field(record, "m15")
+    person_id = person_id_of(record)
+    institution = _field(record, "institution_code") or institution_code
+    if m15 is None or person_id is None or institution is None:
+        raise ValueError("a stored visit needs M15, M03 and an institution code")
+    header: dict[str, str] = _spec(record.version)["header"]
+    return Visit(
+        m15=m15,
+        institution_code=institution,
+        person_hash=cipher.lookup_hash(person_id),
+        person_enc=cipher.encrypt(person_id),
+        birth_date=_date(_field(record, "birth_date")),
+        visit_at=_datetime(_field(record, "visit_at")),
+        category=_field(record, "category"),
+        h00=record.header.get(header["h00"]) or None,
+        h01=record.header.get(header["h01"]) or "A",
+        m12=_field(record, "m12"),
+        m16=_field(record, "m16"),
+        m52=_field(record, "m52"),
+        record=record_json(record),
+        batch_id=batch_id,
+        record_index=record.index,
+        received_at=received_at,
+        orders=order_lines_of(record),
+    )
+
+
+def _match_values(record: Record, cipher: PiiCipher, institution_code: str) -> dict[str, Any]:
+    person_id = person_id_of(record)
+    return {
+        "record_index": record.index,
+        "institution_code": _field(record, "institution_code") or institution_code,
+        "person_hash": None if person_id is None else cipher.lookup_hash(person_id),
+        "birth_date": _date(_field(record, "birth_date")),
+        "visit_at": _datetime(_field(record, "visit_at")),
+        "category": _field(record, "category"),
+    }
+
+
+def v1_record_of(
+    record: Record, cipher: PiiCipher, *, batch_id: int, institution_code: str, success: bool
+) -> V1Record:
+    """The comparison-report row of a 1.0 record (A12, A13, A17, A23)."""
+    return V1Record(
+        batch_id=batch_id, success=success, **_match_values(record, cipher, institution_code)
+    )
+
+
+def precheck_record_of(
+    record: Record,
+    cipher: PiiCipher,
+    *,
+    batch_id: int,
+    institution_code: str,
+    channel: str,
+    success: bool,
+) -> PrecheckRecord:
+    """The comparison-report row of a 2.0 pre-check record (M03, M04, M11, M07)."""
+    return PrecheckRecord(
+        batch_id=batch_id,
+        success=success,
+        channel=channel,
+        m15=_field(record, "m15"),
+        **_match_values(record, cipher, institution_code),
+    )

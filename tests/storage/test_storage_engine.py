@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from nhihub.storage import (
+    UnsupportedDatabase,
+    create_engine_for,
+    create_token,
+    normalize_url,
+    unit_of_work,
+)
+from nhihub.storage.engine import read_only
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg"),
+        ("postgres://u@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
+        ("sqlite:///x.db", "sqlite"),
+        ("sqlite://", "sqlite"),
+    ],
+)
+def test_normalize_url(url: str, driver: str) -> None:
+    assert normalize_url(url).drivername == driver
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url", "oracle://x"])
+def test_unsupported_urls_are_refused(url: str) -> None:
+    with pytest.raises(UnsupportedDatabase) as info:
+        normalize_url(url)
+    assert "/" in str(info.value)  # zh-TW / English
+
+
+def test_sqlite_creates_directory_and_sets_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "nhihub.db"
+    engine = create_engine_for(f"sqlite:///{path}", busy_timeout_ms=1234)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert path.parent.is_dir()
+    finally:
+        engine.dispose()
+
+
+def _scratch_table(engine: Engine) -> None:
+    with unit_of_work(engine) as conn:
+        conn.execute(text("DROP TABLE IF EXISTS scratch"))
+        conn.execute(text("CREATE TABLE scratch (n INTEGER PRIMARY KEY)"))
+
+
+def test_unit_of_work_commits_or_rolls_back(fresh_engine: Engine) -> None:
+    _scratch_table(fresh_engine)
+    with unit_of_work(fresh_engine) as conn:
+        conn.execute(text("INSERT INTO scratch VALUES (1)"))
+    with pytest.raises(RuntimeError), unit_of_work(fresh_engine) as conn:
+        conn.execute(text("INSERT INTO scratch VALUES (2)"))
+        raise RuntimeError("boom")
+    with read_only(fresh_engine) as conn:
+        assert conn.execute(text("SELECT n FROM scratch")).scalars().all() == [1]
+    with unit_of_work(fresh_engine) as conn:
+        conn.execute(text("DROP TABLE scratch"))
+
+
+def test_savepoints_work_inside_a_transaction(fresh_engine: Engine) -> None:
+    _scratch_table(fresh_engine)
+    with unit_of_work(fresh_engine) as conn:
+        conn.execute(text("INSERT INTO scratch VALUES (1)"))
+        with conn.begin_nested():
+            conn.execute(text("INSERT INTO scratch VALUES (2)"))
+        nested = conn.begin_nested()
+        conn.execute(text("INSERT INTO scratch VALUES (3)"))
+        nested.rollback()
+    with read_only(fresh_engine) as conn:
+        assert conn.execute(text("SELECT n FROM scratch ORDER BY n")).scalars().all() == [1, 2]
+    with unit_of_work(fresh_engine) as conn:
+        conn.execute(text("DROP TABLE scratch"))
+
+
+def test_foreign_keys_are_enforced(conn: Connection, clinic: str) -> None:
+    with pytest.raises(IntegrityError), conn.begin_nested():
+        create_token(conn, b"h" * 32, role="institution", institution_code="0000000000")
+
+
+def test_sqlite_write_lock_is_taken_at_start(tmp_path: Path) -> None:
+    """Two units of work on SQLite queue on the write lock instead of failing on upgrade."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'lock.db'}", busy_timeout_ms=0)
+    try:
+        _scratch_table(engine)
+        with unit_of_work(engine):
+            with pytest.raises(OperationalError, match="locked"), unit_of_work(engine):
+                pass
+            with read_only(engine) as reader:  # readers are not blocked (WAL)
+                assert reader.execute(text("SELECT count(*) FROM scratch")).scalar() == 0
+    finally:
+        engine.dispose()
