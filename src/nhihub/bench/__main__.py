@@ -9,7 +9,9 @@ import sys
 from nhihub.bench import Figure
 
 # Benchmark modules, in the order they run.
-SUITES: dict[str, str] = {}
+SUITES: dict[str, str] = {
+    "visitid": "nhihub.bench.visitid",
+}
 
 
 def _print(suite: str, figures: list[Figure]) -> None:

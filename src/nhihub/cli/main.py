@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nhihub.cli import ids_cmd
+from nhihub.cli import ids_cmd, visitid_cmd
 
 app = typer.Typer(
     name="nhihub",
@@ -14,6 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(ids_cmd.app, name="id")
+app.add_typer(visitid_cmd.app, name="visit-id")
+app.add_typer(visitid_cmd.keys_app, name="keys")
 
 
 def main() -> None:
