@@ -11,6 +11,7 @@ from nhihub.bench import Figure
 # Benchmark modules, in the order they run.
 SUITES: dict[str, str] = {
     "visitid": "nhihub.bench.visitid",
+    "checks": "nhihub.checks.bench",
 }
 
 

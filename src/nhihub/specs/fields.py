@@ -3,12 +3,14 @@
 Columns of the TSV: ``segment id name_zh name_en type length`` where ``type`` is
 ``X`` (text), ``9`` (digits, fixed width when ``length`` is set), ``N`` (a number, may carry a
 decimal point), ``D`` (ROC date YYYMMDD) or ``T`` (ROC date-time YYYMMDDHHMMSS); ``length`` is the
-maximum length in characters (empty: not limited by the format).
+maximum length in characters (empty: not limited by the format); ``source`` says where the width
+comes from (``ref``, ``card``, ``claims`` or ``decided``; see docs/file-format.md).
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -24,6 +26,7 @@ class FieldSpec:
     name_en: str
     type: str
     length: int | None
+    source: str = ""
 
 
 @cache
@@ -44,6 +47,7 @@ def fields(version: str) -> tuple[FieldSpec, ...]:
             name_en=r["name_en"],
             type=r["type"],
             length=int(r["length"]) if r["length"] else None,
+            source=r.get("source") or "",
         )
         for r in rows
     )
@@ -56,3 +60,21 @@ def by_id(version: str) -> dict[str, FieldSpec]:
 
 def segment_fields(version: str, segment: str) -> tuple[FieldSpec, ...]:
     return tuple(f for f in fields(version) if f.segment == segment)
+
+
+@cache
+def segment_ids(version: str, segment: str) -> frozenset[str]:
+    """The field ids allowed in one segment (MSH, MB1, MB2) of a format version."""
+    return frozenset(f.id for f in segment_fields(version, segment))
+
+
+def detect_version(header_ids: Iterable[str]) -> str | None:
+    """The format version whose header (MSH) fields appear among ``header_ids``, if any.
+
+    2.0 wins when both versions' header fields are present: its checks then flag the others.
+    """
+    present = set(header_ids)
+    for version in VERSIONS:
+        if present & segment_ids(version, "MSH"):
+            return version
+    return None
