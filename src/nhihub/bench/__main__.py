@@ -12,6 +12,9 @@ from nhihub.bench import Figure
 SUITES: dict[str, str] = {
     "visitid": "nhihub.bench.visitid",
     "checks": "nhihub.checks.bench",
+    "precheck": "nhihub.bench.precheck",
+    "reports": "nhihub.bench.reports",
+    "ingest": "nhihub.bench.ingest",
 }
 
 

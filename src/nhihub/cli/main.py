@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nhihub.cli import ids_cmd, visitid_cmd
+from nhihub.cli import check_cmd, ids_cmd, report_cmd, serve_cmd, store_cmd, synth_cmd, visitid_cmd
 
 app = typer.Typer(
     name="nhihub",
@@ -16,6 +16,11 @@ app = typer.Typer(
 app.add_typer(ids_cmd.app, name="id")
 app.add_typer(visitid_cmd.app, name="visit-id")
 app.add_typer(visitid_cmd.keys_app, name="keys")
+app.add_typer(report_cmd.app, name="report")
+app.command("check")(check_cmd.check)
+app.command("synth")(synth_cmd.synth)
+serve_cmd.register(app)
+store_cmd.register(app)
 
 
 def main() -> None:
