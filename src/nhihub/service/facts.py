@@ -1,0 +1,146 @@
+"""What the stateful rules look at: the facts of an incoming 2.0 record, of a stored visit and of
+a refill. Plain frozen values; :func:`record_facts` extracts them from a record (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from nhihub.formats.model import Record
+from nhihub.ids.rocdate import RocDateError, parse_roc_datetime
+from nhihub.service.spec import ServiceSpec, service_spec
+
+OrderKey = tuple[int, int]  # (batch id, record index): the receiving order
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFacts:
+    """An incoming format-2.0 record as the stateful rules see it.
+
+    ``refill_no``/``refill_kind``: the refill this visit dispenses (M33 慢連箋 or M34 管制藥品
+    慢連箋, the first that is a positive number). ``refill_count``/``count_kind``: the allowed
+    dispensings of a chronic continuous prescription it issues (M26 or M29).
+    """
+
+    index: int
+    order_key: OrderKey
+    h01: str
+    m15: str
+    institution: str  # M05
+    person_hash: bytes | None  # keyed hash of M03
+    category: str | None  # M07
+    visit_at: dt.datetime | None  # M11, Taiwan local
+    m12: str | None
+    m16: str | None
+    m17: str | None
+    m52: str | None
+    refill_no: int | None = None
+    refill_kind: str | None = None
+    refill_count: int = 0
+    count_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitFacts:
+    """The current version of a stored visit as the rules see it. ``refill_no``/``refill_kind``
+    are only known for visits loaded as dispensings of a prescription (or stored in this batch)."""
+
+    m15: str
+    institution: str
+    person_hash: bytes | None
+    category: str | None
+    visit_at: dt.datetime | None
+    deleted: bool
+    order_key: OrderKey
+    m12: str | None = None
+    m16: str | None = None
+    m52: str | None = None
+    refill_no: int | None = None
+    refill_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefillFacts:
+    """One refill (第幾次調劑) of a prescription: state ``not_dispensed`` / ``dispensed`` /
+    ``cancelled``, and who dispensed it (institution, dispensing visit, its M11)."""
+
+    m15: str
+    refill_no: int
+    state: str
+    rx_kind: str | None = None
+    dispensed_by: str | None = None
+    dispensing_m15: str | None = None
+    dispensed_at: dt.datetime | None = None
+
+
+NOT_DISPENSED = "not_dispensed"
+DISPENSED = "dispensed"
+CANCELLED = "cancelled"
+
+
+def positive_int(value: str | None) -> int | None:
+    """A count written in the file: digits only, above zero; anything else is ``None``."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    n = int(value)
+    return n if n > 0 else None
+
+
+def visit_time(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_roc_datetime(value)
+    except RocDateError:
+        return None
+
+
+def refill_claim(
+    mb1: dict[str, str], spec: ServiceSpec | None = None
+) -> tuple[int | None, str | None]:
+    """(refill number, kind) a record dispenses: M33 (C) or M34 (F), the first that is set."""
+    for kind in (spec or service_spec()).refill_kinds:
+        n = positive_int(mb1.get(kind.number_field))
+        if n is not None:
+            return n, kind.kind
+    return None, None
+
+
+def refill_allowance(
+    mb1: dict[str, str], spec: ServiceSpec | None = None
+) -> tuple[int, str | None]:
+    """(allowed dispensings, kind) of the chronic prescription a record issues: M26 or M29."""
+    for kind in (spec or service_spec()).refill_kinds:
+        n = positive_int(mb1.get(kind.count_field))
+        if n is not None:
+            return n, kind.kind
+    return 0, None
+
+
+def record_facts(record: Record, *, batch_id: int, person_hash: bytes | None) -> RecordFacts:
+    """The facts of a (checked, valid) 2.0 record; ``person_hash`` is the keyed hash of M03."""
+    spec = service_spec()
+    mb1 = record.mb1
+    refill_no, refill_kind = refill_claim(mb1, spec)
+    count, count_kind = refill_allowance(mb1, spec)
+    category = mb1.get("M07")
+    if category in spec.dispensing_categories:
+        count, count_kind = 0, None  # a dispensing never issues a prescription of its own
+    return RecordFacts(
+        index=record.index,
+        order_key=(batch_id, record.index),
+        h01=record.header.get("H01", ""),
+        m15=mb1.get("M15", ""),
+        institution=mb1.get("M05", ""),
+        person_hash=person_hash,
+        category=category,
+        visit_at=visit_time(mb1.get("M11")),
+        m12=mb1.get("M12"),
+        m16=mb1.get("M16"),
+        m17=mb1.get("M17"),
+        m52=mb1.get("M52"),
+        refill_no=refill_no,
+        refill_kind=refill_kind,
+        refill_count=count,
+        count_kind=count_kind,
+    )

@@ -1,0 +1,37 @@
+"""The ingest benchmark's parts: the baseline parses every record, the synthetic day is one
+institution's, and one timed ingest really stores every record."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from nhihub.bench import ingest as bench
+from nhihub.formats import write_upload
+from nhihub.service.checking import CheckPool
+from nhihub.storage import create_engine_for, read_only
+from nhihub.storage.schema import visits
+
+
+def test_plain_parse_and_ingest_agree(tmp_path: Path) -> None:
+    records = bench._records(60)
+    assert {r.mb1["M05"] for r in records} == {bench.INSTITUTION}
+    assert all(r.mb1.get("M17", bench.INSTITUTION) == bench.INSTITUTION for r in records)
+    out = io.BytesIO()
+    write_upload(records, out)
+    raw = out.getvalue()
+    assert bench.plain_parse(raw) == 60
+    assert bench._read_and_check(raw) == 60
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    engine = create_engine_for(url)
+    try:
+        seconds = bench._ingest_once(engine, bench._settings(url), raw, CheckPool(1))
+        with read_only(engine) as conn:
+            stored = conn.execute(select(func.count()).select_from(visits)).scalar_one()
+    finally:
+        engine.dispose()
+    assert seconds > 0 and stored == 60
+    figure = bench._ratio("x", 0.6, True)
+    assert figure.met and figure.target == ">= 0.5x"
