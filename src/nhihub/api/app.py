@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,6 +28,9 @@ from nhihub.api.limits import SMALL_BODY_BYTES, BodyLimitMiddleware, upload_body
 from nhihub.config import Settings
 from nhihub.storage import create_engine_for
 from nhihub.visitid import Keyring, default_keyring
+from nhihub.web import PREFIX as CONSOLE_PREFIX
+from nhihub.web import UPLOAD_PATH as CONSOLE_UPLOAD_PATH
+from nhihub.web import router as console_router
 
 # NHI's Web-API lives at <host>/V1000/ and <host>/V2000/ (public HIS code); /nhi is ours.
 DEFAULT_NHI_PREFIXES = ("/nhi", "/V1000", "/V2000")
@@ -147,7 +150,12 @@ def create_app(
     _install_handlers(app)
     app.include_router(nhi_routes.router(ctx.nhi_prefixes))
     app.include_router(rest_routes.router)
+    app.include_router(console_router)  # the web console (nhihub.web, docs/web.md)
     _add_health(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{CONSOLE_PREFIX}/", status_code=307)
 
     def is_nhi(path: str) -> bool:
         return nhi_routes.is_nhi_path(path, ctx.nhi_prefixes)
@@ -168,7 +176,7 @@ def _body_limits(settings: Settings, prefixes: tuple[str, ...]) -> Callable[[str
     def limit_for(path: str) -> int:
         if nhi_routes.is_upload_path(path, prefixes):
             return nhi_upload
-        if path == uploads_path:
+        if path in (uploads_path, CONSOLE_UPLOAD_PATH):
             return rest_upload
         return SMALL_BODY_BYTES
 

@@ -1,0 +1,325 @@
+"""Fixtures of the web console tests: the app on a real database (``fresh_engine``: SQLite file
+and PostgreSQL, emptied before each test), the demo's institutions, tokens and processed
+uploads (:func:`nhihub.api.demo.load_demo`), an institution with 1.0 and 2.0 pre-check uploads
+for the comparison report, synthetic upload files with known errors (:mod:`nhihub.synth`),
+and a signed-in :class:`Console` client."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import hmac
+import io
+import re
+import secrets
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import Engine
+
+from nhihub.api import create_app
+from nhihub.api.demo import DemoPlan, DemoResult, encode_records, load_demo, plan_demo
+from nhihub.api.service_calls import taiwan_now
+from nhihub.config import Settings
+from nhihub.formats import Record, write_upload
+from nhihub.ids.rocdate import format_roc_date
+from nhihub.service import create_token, drain, submit_upload
+from nhihub.storage import (
+    Institution,
+    create_engine_for,
+    insert_institution,
+    unit_of_work,
+    upgrade,
+)
+from nhihub.synth import generate
+
+SEED = 20241015  # the demo's seed: its institutions are in the same synthetic data
+RECORDS = 3000
+MAX_UPLOAD = 512 * 1024
+PRECHECK_NAME = "示範預檢診所 Demo pre-check clinic"
+
+
+@pytest.fixture(scope="session")
+def plan() -> DemoPlan:
+    return plan_demo(taiwan_now() - dt.timedelta(minutes=1))
+
+
+@pytest.fixture(scope="session")
+def keys() -> tuple[bytes, bytes]:
+    return secrets.token_bytes(32), secrets.token_bytes(32)
+
+
+@pytest.fixture
+def settings(fresh_db_url: str, tmp_path: Path, keys: tuple[bytes, bytes]) -> Settings:
+    return Settings(
+        db_url=fresh_db_url,
+        data_dir=tmp_path,
+        data_key=keys[0],
+        lookup_key=keys[1],
+        data_key_id=1,
+        max_upload_bytes=MAX_UPLOAD,
+    )
+
+
+@dataclass(frozen=True)
+class PrecheckData:
+    """An institution outside the demo with 1.0 uploads and 2.0 pre-checks (A2, Web-API) of
+    the same visits, some 1.0 visits left without a pre-check; and records of it for uploads."""
+
+    code: str
+    v1: tuple[Record, ...]
+    v2: tuple[Record, ...]
+    with_errors: tuple[Record, ...]  # its 2.0 records, some with an injected error
+
+
+@pytest.fixture(scope="session")
+def precheck_data(plan: DemoPlan) -> PrecheckData:
+    demo_codes = {i.institution.code for i in plan.institutions}
+    paired = generate(SEED, RECORDS, as_of=plan.as_of, unmatched_share=0.08)
+    v2_all = list(paired.iter_records())
+    counts: dict[str, int] = {}
+    for rec in v2_all:
+        code = rec.mb1.get("M05", "")
+        if code not in demo_codes and rec.mb1.get("M07") != "AE":
+            counts[code] = counts.get(code, 0) + 1
+    code = max(sorted(counts), key=lambda c: counts[c])
+    v1 = tuple(r for r in paired.paired_v1() if r.mb1.get("A14") == code)
+    # Leave one 1.0 visit of the report's window without its pre-check, whatever the random
+    # share did: the institution is then certainly not qualified yet.
+    today = format_roc_date(plan.as_of.date())
+    in_window = [r for r in v1 if r.mb1.get("A17", "")[:7] < today]
+    dropped = max(in_window, key=lambda r: r.mb1["A17"])
+    key = (dropped.mb1.get("A12"), dropped.mb1.get("A17"))
+    v2 = tuple(
+        r
+        for r in v2_all
+        if r.mb1.get("M05") == code and (r.mb1.get("M03"), r.mb1.get("M11")) != key
+    )
+    faulty = generate(SEED, RECORDS, as_of=plan.as_of, error_rate=0.08)
+    with_errors = tuple(r for r in faulty.iter_records() if r.mb1.get("M05") == code)
+    return PrecheckData(code, v1, v2, with_errors)
+
+
+def encode_v1(records: Iterable[Record]) -> bytes:
+    out = io.BytesIO()
+    renumbered = []
+    for n, rec in enumerate(records, 1):
+        item = copy.deepcopy(rec)
+        item.index = n
+        renumbered.append(item)
+    write_upload(renumbered, out, encoding="big5", version="1.0")
+    return out.getvalue()
+
+
+@dataclass
+class World:
+    """The demo (institutions, tokens, processed uploads) plus the pre-check institution."""
+
+    demo: DemoResult
+    precheck: PrecheckData
+    precheck_token: str
+    engine: Engine
+    settings: Settings
+
+    def token(self, role: str) -> str:
+        if role == "staff":
+            return self.demo.staff_token
+        if role == "precheck":
+            return self.precheck_token
+        return self.demo.tokens[self.demo.plan.code(role)]
+
+    def code(self, role: str) -> str:
+        return self.precheck.code if role == "precheck" else self.demo.plan.code(role)
+
+    def batch(self, role: str) -> int:
+        return self.demo.batches[role].id
+
+    def process(self) -> list[int]:
+        return drain(self.engine, self.settings)
+
+
+def build_world(engine: Engine, settings: Settings, plan: DemoPlan, data: PrecheckData) -> World:
+    demo = load_demo(engine, settings, plan)
+    with unit_of_work(engine) as conn:
+        insert_institution(conn, Institution(data.code, PRECHECK_NAME, "clinic", "11"))
+        token = create_token(conn, institution=data.code, role="institution")
+    uploads = ((encode_v1(data.v1), "A1", "web"), (encode_records(data.v2), "A2", "web-api"))
+    for raw, kind, channel in uploads:
+        with unit_of_work(engine) as conn:
+            submit_upload(
+                conn,
+                institution=data.code,
+                raw=raw,
+                kind=kind,
+                channel=channel,
+                settings=settings,
+                file_name=f"precheck-{kind}.xml",
+                uploaded_at=plan.as_of,
+            )
+    drain(engine, settings)
+    return World(demo, data, token, engine, settings)
+
+
+@pytest.fixture
+def fresh_world(
+    fresh_engine: Engine, settings: Settings, plan: DemoPlan, precheck_data: PrecheckData
+) -> World:
+    """The world on a database emptied for this test: for tests that change data (uploads,
+    revoked tokens, removed raw files)."""
+    return build_world(fresh_engine, settings, plan, precheck_data)
+
+
+@pytest.fixture(scope="session")
+def world(
+    db_url: str,
+    db_factory: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    keys: tuple[bytes, bytes],
+    plan: DemoPlan,
+    precheck_data: PrecheckData,
+) -> Iterator[World]:
+    """The world built once per backend and shared by the tests that only read (they may add
+    audit entries and cached result files, nothing a page shows)."""
+    backend = "pg" if db_url.startswith("postgresql") else "sqlite"
+    url = db_factory.url(backend, "webshared")
+    shared = Settings(
+        db_url=url,
+        data_dir=tmp_path_factory.mktemp(f"webshared-{backend}"),
+        data_key=keys[0],
+        lookup_key=keys[1],
+        data_key_id=1,
+        max_upload_bytes=MAX_UPLOAD,
+    )
+    engine = create_engine_for(url)
+    upgrade(engine)
+    yield build_world(engine, shared, plan, precheck_data)
+    engine.dispose()
+
+
+WorldBuilder = Callable[[Engine, Settings], World]
+
+
+@pytest.fixture(scope="session")
+def world_builder(plan: DemoPlan, precheck_data: PrecheckData) -> WorldBuilder:
+    """``world_builder(engine, settings)``: the same world on a database of the caller's."""
+
+    def build(engine: Engine, settings: Settings) -> World:
+        return build_world(engine, settings, plan, precheck_data)
+
+    return build
+
+
+NONCE = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+class Console:
+    """A TestClient that signs in through the login form like a person would."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def sign_in(self, token: str, next_url: str = "") -> Response:
+        self.client.cookies.clear()  # a fresh browser
+        page = self.client.get("/console/login")
+        nonce = NONCE.search(page.text)
+        assert nonce is not None
+        return self.client.post(
+            "/console/login",
+            data={"token": token, "csrf": nonce.group(1), "next": next_url},
+            follow_redirects=False,
+        )
+
+    def csrf(self, path: str = "/console/uploads") -> str:
+        found = NONCE.search(self.client.get(path).text)
+        assert found is not None
+        return found.group(1)
+
+    def get(self, path: str, **kwargs: object) -> Response:
+        return self.client.get(path, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kwargs: object) -> Response:
+        return self.client.post(path, **kwargs)  # type: ignore[arg-type]
+
+
+def _client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    app = create_app(settings, engine=engine)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def console(world: World) -> Iterator[Console]:
+    """A browser-like client of the app on the shared world."""
+    for client in _client(world.settings, world.engine):
+        yield Console(client)
+
+
+@pytest.fixture
+def fresh_console(settings: Settings, fresh_engine: Engine) -> Iterator[Console]:
+    """A client of the app on the fresh database (with ``fresh_world``)."""
+    for client in _client(settings, fresh_engine):
+        yield Console(client)
+
+
+# -- reading the encrypted zips (WinZip AES-256) -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def aes_unzip() -> Callable[[bytes, str], dict[str, bytes]]:
+    """``aes_unzip(archive, password) -> {name: content}`` (see :func:`read_aes_zip`)."""
+    return read_aes_zip
+
+
+class BadZip(Exception):
+    pass
+
+
+def read_aes_zip(archive: bytes, password: str) -> dict[str, bytes]:
+    """Every member of a WinZip AES-256 zip, decrypted and authenticated, with the standard
+    library and AES from ``cryptography`` (no code shared with ``nhihub.reports.aeszip``)."""
+    eocd = archive.rfind(b"PK\x05\x06")
+    if eocd < 0:
+        raise BadZip("no end of central directory")
+    (count,) = struct.unpack("<H", archive[eocd + 10 : eocd + 12])
+    (cd_offset,) = struct.unpack("<I", archive[eocd + 16 : eocd + 20])
+    members: dict[str, bytes] = {}
+    pos = cd_offset
+    for _ in range(count):
+        head = struct.unpack("<IHHHHHHIIIHHHHHII", archive[pos : pos + 46])
+        flags, method, size, usize = head[3], head[4], head[8], head[9]
+        name_len, extra_len, comment_len, offset = head[10], head[11], head[12], head[16]
+        name = archive[pos + 46 : pos + 46 + name_len].decode("utf-8" if flags & 0x800 else "cp437")
+        extra = archive[pos + 46 + name_len : pos + 46 + name_len + extra_len]
+        pos += 46 + name_len + extra_len + comment_len
+        if method != 99 or not flags & 1:
+            raise BadZip(f"{name}: not AES-encrypted")
+        real_method = struct.unpack("<H", extra[9:11])[0]
+        local = struct.unpack("<IHHHHHIIIHH", archive[offset : offset + 30])
+        start = offset + 30 + local[9] + local[10]
+        body = archive[start : start + size]
+        salt, verifier, encrypted, mac = body[:16], body[16:18], body[18:-10], body[-10:]
+        material = hashlib.pbkdf2_hmac("sha1", password.encode(), salt, 1000, 66)
+        if material[64:66] != verifier:
+            raise BadZip("wrong password")
+        if not hmac.compare_digest(mac, hmac.new(material[32:64], encrypted, "sha1").digest()[:10]):
+            raise BadZip("authentication code mismatch")
+        block = Cipher(algorithms.AES(material[:32]), modes.ECB()).encryptor()
+        stream = b"".join(
+            block.update(i.to_bytes(16, "little")) for i in range(1, len(encrypted) // 16 + 2)
+        )
+        plain = bytes(a ^ b for a, b in zip(encrypted, stream, strict=False))
+        if real_method == 8:
+            plain = zlib.decompress(plain, -15)
+        if len(plain) != usize:
+            raise BadZip("size mismatch")
+        members[name] = plain
+    return members
