@@ -140,7 +140,10 @@ def serve(
     _prepare_database(settings)
     _check_port(host, port)
     url = _display_url(host, port)
-    typer.echo(f"nhihub API: {url}  （文件 docs: {url}/docs）", err=True)
+    typer.echo(
+        f"nhihub API: {url}  （文件 docs: {url}/docs；主控台 console: {url}/console/）",
+        err=True,
+    )
     run_server(settings, host, port, worker=not no_worker)
 
 
@@ -291,6 +294,10 @@ def _print_demo(console: Console, result: Any, url: str | None, db_url: str) -> 
         console.print(f"檔案 file ({name}): {path}")
     if url is not None:
         console.print(f"\n[bold]服務 service: {url}[/bold]   文件 docs: {url}/docs")
+        console.print(
+            f"[bold]主控台 web console: {url}/console/[/bold]"
+            "（以上方權杖登入 / sign in with a token above）"
+        )
         console.print("\n[bold]curl 範例 examples[/bold]")
         for line in _curl_examples(url, result, result.files):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
