@@ -6,7 +6,9 @@ each code is reported on and the decisions where NHI's wording leaves it open.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from itertools import repeat
 
 from nhihub.checks.fieldlevel import date_ok, datetime_ok, is_number, number
 from nhihub.checks.rules import rules
@@ -31,6 +33,7 @@ BIRTH_ORDER = code_tables.birth_order()
 COUNT_FIELDS = code_tables.order_count_fields()  # D04 -> M24..M29
 MAX_LINES = code_tables.max_order_lines()
 DEFAULT_MAX_LINES = max(MAX_LINES.values())
+FEWEST_MAX_LINES = min(MAX_LINES.values())
 _FORMS = {f.kind: f for f in code_tables.sequence_forms()}
 
 AD01_FORMS = tuple(_FORMS[k] for k in (_R["AD01"]["form"], *_R["AD01"]["also"]))
@@ -105,16 +108,15 @@ PRESCRIPTION_FIELDS = frozenset(
 )
 
 COUNT_FIELD_SET = frozenset(COUNT_FIELDS.values())
+COUNT_KINDS = frozenset(COUNT_FIELDS)
 
 SEGMENT_MB2 = "MB2"  # field name of findings about the order segment as a whole
 
 
 def _zero_or_empty(value: str | None) -> bool:
-    """NHI's "0 或空白": absent, or a number equal to 0 (a non-number is AB's business)."""
-    if value is None:
-        return True
-    n = number(value)
-    return n is not None and n == 0
+    """NHI's "0 或空白": absent, or a number equal to 0 (a non-number is AB's business).
+    Only a value made of zeros and a point can be 0: other values are never parsed."""
+    return value is None or (not value.strip("0.") and is_number(value))
 
 
 def _days_between(later: str, earlier: str) -> int:
@@ -136,29 +138,31 @@ def _ad01_form(m13: str) -> bool:
     return any(f.matches(m13) for f in AD01_FORMS)
 
 
+ABNORMAL_M13 = code_tables.abnormal_sequence_codes()
+
+
 def check_sequence(h01: str | None, m07: str | None, m13: str | None, out: list[Finding]) -> None:
     """AD01, AD02, AD13, AD14, AE01: the visit sequence number M13 against H01 and M07."""
     if m13 is None:
         return  # required or not: requirements-2.0.tsv
-    abnormal = m13 in code_tables.abnormal_sequence_codes()
+    out.extend(Finding("M13", code) for code in _sequence_codes(h01, m07, m13))
+
+
+@lru_cache(maxsize=8192)
+def _sequence_codes(h01: str | None, m07: str | None, m13: str) -> tuple[str, ...]:
+    """The codes :func:`check_sequence` reports on M13 (memoised: few distinct values)."""
+    abnormal = m13 in ABNORMAL_M13
     if h01 == "B":
-        if not abnormal:
-            out.append(Finding("M13", "AD02"))
-        return
+        return () if abnormal else ("AD02",)
     if h01 != "A" or m07 is None:
-        return
+        return ()
     if m07 in ACCUMULATING:
-        if not _ad01_form(m13):
-            out.append(Finding("M13", "AD01"))
-    elif m07 == AD13_M07:
-        if not AD13_FORM.matches(m13):
-            out.append(Finding("M13", "AD13"))
-            if abnormal:
-                out.append(Finding("M13", "AE01"))
-    elif abnormal:
-        out.append(Finding("M13", "AE01"))
-    else:
-        out.append(Finding("M13", "AD14"))
+        return () if _ad01_form(m13) else ("AD01",)
+    if m07 == AD13_M07:
+        if AD13_FORM.matches(m13):
+            return ()
+        return ("AD13", "AE01") if abnormal else ("AD13",)
+    return ("AE01",) if abnormal else ("AD14",)
 
 
 def check_cross(
@@ -166,9 +170,21 @@ def check_cross(
     mb1: Mapping[str, str],
     mb2: list[dict[str, str]],
     out: list[Finding],
+    *,
+    facts: Prescription | None = None,
+    fields_valid: bool = False,
+    lines_passed: bool = False,
 ) -> None:
     """Every cross-field check of one 2.0 record. On the hot path: groups of checks are entered
-    only when a field they read is present, and numbers are parsed once."""
+    only when a field they read is present, the prescription numbers are checked once per
+    combination of values (memoised), and numbers are parsed only when needed.
+
+    What a caller may already know (the defaults assume nothing): ``facts``, the record's
+    :func:`prescription`; ``fields_valid``, the header and MB1 passed the field-level checks,
+    so their dates need no second look; ``lines_passed``, every order line passed the fast
+    path with these ``facts``' line rules (fastpath.py), so only the checks that compare
+    lines with MB1 or with each other are left (BE, D028, D062).
+    """
     get = mb1.get
     h01 = header.get("H01")
     m07 = get("M07")
@@ -178,11 +194,12 @@ def check_cross(
     if m23 not in M23_CODES:
         m23 = None
     m12 = get("M12")
-    m13 = get("M13")
     content = h01 in CONTENT_H01
 
     # -- order segment as a whole ------------------------------------------------------------
-    if len(mb2) > MAX_LINES.get(header.get("H00", ""), DEFAULT_MAX_LINES):
+    if len(mb2) > FEWEST_MAX_LINES and len(mb2) > MAX_LINES.get(
+        header.get("H00", ""), DEFAULT_MAX_LINES
+    ):
         out.append(Finding(SEGMENT_MB2, "AG"))
     if content and m07 is not None:
         if not mb2 and m07 in Y012_M07:
@@ -191,31 +208,38 @@ def check_cross(
             out.append(Finding(SEGMENT_MB2, "Y013"))
 
     # -- sequence number -----------------------------------------------------------------------
+    m13 = get("M13")
     if m13 is not None:
-        check_sequence(h01, m07, m13, out)
+        codes = _sequence_codes(h01, m07, m13)
+        if codes:
+            out.extend(Finding("M13", code) for code in codes)
         if m13 == D020_M13 and m12 is not None and m12 != D020_M12:
             out.append(Finding("M12", "D020"))
 
     # -- fees and diagnosis (AH01-AH05) --------------------------------------------------------
     if content and m07 in AH_M07:
-        has_orders = False
-        for line in mb2:
-            if "D02" in line:
-                has_orders = True
-                break
-        if m07 in AH01_M07 and has_orders and _zero_or_empty(get("M44")):
-            out.append(Finding("M44", "AH01"))
-        if m07 in AH05_M07 and has_orders and get("M35") is None:
-            out.append(Finding("M35", "AH05"))
+        if m07 in AH01_M07 or m07 in AH05_M07:
+            has_orders = False
+            for line in mb2:
+                if "D02" in line:
+                    has_orders = True
+                    break
+            if has_orders:
+                if m07 in AH01_M07 and _zero_or_empty(get("M44")):
+                    out.append(Finding("M44", "AH01"))
+                if m07 in AH05_M07 and get("M35") is None:
+                    out.append(Finding("M35", "AH05"))
         if m07 in AH02_M07 and _zero_or_empty(get("M46")):
             out.append(Finding("M46", "AH02"))
         if m07 in AH03_M07:
             for name in AH03_FIELDS:
-                if not _zero_or_empty(get(name)):
+                value = get(name)
+                if value is not None and not _zero_or_empty(value):
                     out.append(Finding(name, "AH03"))
         if m07 in AH04_M07:
             for name in AH04_FIELDS:
-                if not _zero_or_empty(get(name)):
+                value = get(name)
+                if value is not None and not _zero_or_empty(value):
                     out.append(Finding(name, "AH04"))
 
     # -- newborn (BB01, BB02) ------------------------------------------------------------------
@@ -229,14 +253,23 @@ def check_cross(
             out.append(Finding("M10", "BB02"))
 
     # -- dates ---------------------------------------------------------------------------------
-    m11 = _valid_dt(get("M11"))
-    birth = _valid_date(get("M04"))
+    m11 = get("M11")
+    birth = get("M04")
+    if not fields_valid:
+        m11, birth = _valid_dt(m11), _valid_date(birth)
     if birth is not None:
-        for name in BG_FIELDS:
-            value = get(name)
-            if value is not None and value[:7] < birth and len(value) >= 7 and date_ok(value[:7]):
-                out.append(Finding(name, "BG"))
-    m49 = _valid_dt(get("M49"))
+        # The earliest text first: when its date part is not before the birth, none is.
+        earliest = min(filter(None, map(get, BG_FIELDS)), default=None)
+        if earliest is not None and earliest[:7] < birth:
+            for name in BG_FIELDS:
+                value = get(name)
+                if value is None or len(value) < 7:
+                    continue
+                if value[:7] < birth and date_ok(value[:7]):
+                    out.append(Finding(name, "BG"))
+    m49 = get("M49")
+    if m49 is not None and not fields_valid:
+        m49 = _valid_dt(m49)
     if m49 is not None:
         if m11 is not None and m49 >= m11:
             out.append(Finding("M49", "D060"))
@@ -244,34 +277,23 @@ def check_cross(
             days = _days_between(m49, birth)
             if not D055_MORE_THAN < days <= D055_AT_MOST:
                 out.append(Finding("M49", "D055"))
-    m19 = _valid_dt(get("M19"))
-    actual = m49 or m11
-    if (
-        m19 is not None
-        and actual is not None
-        and (m19 >= actual or (m07 in D007_SAME_DAY and m19[:7] != actual[:7]))
-    ):
-        out.append(Finding("M19", "D007"))
-    if m11 is not None:
-        for n, line in enumerate(mb2, 1):
-            d01 = line.get("D01")
-            if d01 is not None and d01 != m11 and _valid_dt(d01) is not None:
-                out.append(Finding(f"D01[{n}]", "BE"))
+    m19 = get("M19")
+    if m19 is not None:
+        if not fields_valid:
+            m19 = _valid_dt(m19)
+        actual = m49 or m11
+        if (
+            m19 is not None
+            and actual is not None
+            and (m19 >= actual or (m07 in D007_SAME_DAY and m19[:7] != actual[:7]))
+        ):
+            out.append(Finding("M19", "D007"))
 
-    # -- prescription days and refills ---------------------------------------------------------
-    nums: dict[str, float] = {}
-    present = PRESCRIPTION_FIELDS.intersection(mb1)
-    if present:
-        for name in present:
-            amount = number(mb1[name])
-            if amount is not None:
-                nums[name] = amount
-        _check_prescription(mb1, nums, m07, m12, m23, content, out)
-        if content and not COUNT_FIELD_SET.isdisjoint(nums):
-            kinds_used = {line.get("D04") for line in mb2}
-            for kind, count_field in COUNT_FIELDS.items():
-                if nums.get(count_field, 0) > 0 and kind not in kinds_used:
-                    out.append(Finding(count_field, "D062"))
+    # -- prescription days and refills (the D062 half on the order lines) -------------------
+    if facts is None:
+        facts = prescription(header, mb1)
+    if facts.findings:
+        out.extend(facts.findings)
 
     # -- categories and links ------------------------------------------------------------------
     m56 = get("M56")
@@ -285,8 +307,107 @@ def check_cross(
                 out.append(Finding(name, "D067"))
 
     # -- order lines ---------------------------------------------------------------------------
-    if mb2:
-        _check_lines(nums, mb2, m07, m23, nums.get("M20"), out)
+    if not mb2:
+        if content and facts.positive_kinds:
+            out.extend(Finding(COUNT_FIELDS[k], "D062") for k in facts.positive_kinds)
+    elif lines_passed:
+        _check_across_lines(mb2, m11, facts.positive_kinds if content else frozenset(), out)
+    else:
+        _check_lines(mb2, m11, facts, content, out)
+
+
+PRESCRIPTION_ORDER = tuple(sorted(PRESCRIPTION_FIELDS))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LineRules:
+    """How a record's MB1 shapes the checks of its order lines (D027, D033, D040, D041, D044,
+    D045, D064, AA04). Built once per combination (:func:`line_rules`), so it can key caches
+    by identity."""
+
+    d044: bool  # M23 1: no drug line (D044)
+    no_drug: bool  # M23 C, D: no drug line (D027)
+    no_unfilled: bool  # M23 0, 6, A, B: no unfilled line (D027)
+    d045: bool  # M23 2: no drug or unfilled line (D045)
+    d033: bool  # M07 does not allow the D06 codes of D033
+    days: float | None  # M20 as a number (D041)
+    unwanted: frozenset[str]  # D04 kinds whose count field is not > 0 (D064)
+    closer: frozenset[str]  # D02 values with more to check than every line gets
+
+
+@lru_cache(maxsize=1024)
+def line_rules(
+    m07: str | None, m23: str | None, days: float | None, positive: frozenset[str]
+) -> LineRules:
+    """The :class:`LineRules` of a record with these (valid or ``None``) M07, M23, M20 and
+    D04 kinds whose count field is > 0."""
+    d044 = m23 in D044_M23
+    no_drug = not d044 and m23 in D027_NO_DRUG_M23
+    no_unfilled = not d044 and m23 in D027_NO_UNFILLED_M23
+    d045 = m23 in D045_M23
+    closer = D040_D02 | AA04_D02
+    if d044:
+        closer |= D044_D02
+    if no_drug:
+        closer |= {D027_DRUG}
+    if no_unfilled:
+        closer |= {D027_UNFILLED}
+    if d045:
+        closer |= D045_D02
+    return LineRules(
+        d044=d044,
+        no_drug=no_drug,
+        no_unfilled=no_unfilled,
+        d045=d045,
+        d033=m07 is not None and m07 not in D033_M07,
+        days=days,
+        unwanted=COUNT_KINDS - positive,
+        closer=closer,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prescription:
+    """What the prescription fields of a record decide (:func:`prescription`)."""
+
+    findings: tuple[Finding, ...]
+    positive_kinds: frozenset[str]  # D04 kinds whose count field (M24-M29) is > 0
+    lines: LineRules
+
+
+def prescription(header: Mapping[str, str], mb1: Mapping[str, str]) -> Prescription:
+    """The prescription checks of a 2.0 record and the rules of its order lines."""
+    m07 = mb1.get("M07")
+    m23 = mb1.get("M23")
+    return _prescription(
+        tuple(map(mb1.get, PRESCRIPTION_ORDER)),
+        m07 if m07 in M07_CODES else None,
+        mb1.get("M12"),
+        m23 if m23 in M23_CODES else None,
+        header.get("H01") in CONTENT_H01,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _prescription(
+    values: tuple[str | None, ...],
+    m07: str | None,
+    m12: str | None,
+    m23: str | None,
+    content: bool,
+) -> Prescription:
+    """The checks of the prescription fields (:data:`PRESCRIPTION_ORDER`, holding ``values``).
+    Memoised: the same few day counts and refill numbers recur across a file."""
+    fields = {name: v for name, v in zip(PRESCRIPTION_ORDER, values, strict=True) if v is not None}
+    nums = {}
+    for name, value in fields.items():
+        amount = number(value)
+        if amount is not None:
+            nums[name] = amount
+    out: list[Finding] = []
+    _check_prescription(fields, nums, m07, m12, m23, content, out)
+    positive = frozenset(kind for kind, f in COUNT_FIELDS.items() if nums.get(f, 0) > 0)
+    return Prescription(tuple(out), positive, line_rules(m07, m23, nums.get("M20"), positive))
 
 
 def _check_prescription(
@@ -342,29 +463,41 @@ def _check_prescription(
 
 
 def _check_lines(
-    nums: Mapping[str, float],
     mb2: list[dict[str, str]],
-    m07: str | None,
-    m23: str | None,
-    m20: float | None,
+    m11: str | None,
+    facts: Prescription,
+    content: bool,
     out: list[Finding],
 ) -> None:
-    # What M23 and M07 demand of the lines, decided once for the record.
-    d044 = m23 in D044_M23
-    no_drug = not d044 and m23 in D027_NO_DRUG_M23
-    no_unfilled = not d044 and m23 in D027_NO_UNFILLED_M23
-    d045 = m23 in D045_M23
-    d033 = m07 is not None and m07 not in D033_M07
+    """The checks of each order line: BE, D027, D028, D033, D040, D041, D044, D045, D064 and
+    AA04, and D062 (a kind MB1 says may be dispensed needs a line of that kind). ``m11``: the
+    visit date-time when valid."""
+    rules = facts.lines
+    d044, no_drug, no_unfilled, d045 = rules.d044, rules.no_drug, rules.no_unfilled, rules.d045
+    d033, m20, unwanted, closer = rules.d033, rules.days, rules.unwanted, rules.closer
+    wanted: set[str | None] | None = set(facts.positive_kinds) if content else None
     seen: set[str] = set()
     for n, line in enumerate(mb2, 1):
         get = line.get
+        d01 = get("D01")
+        if d01 != m11 and m11 is not None and d01 is not None and _valid_dt(d01) is not None:
+            out.append(Finding(f"D01[{n}]", "BE"))
         d03 = get("D03")
         if d03 is not None:
             if d03 in seen:
                 out.append(Finding(f"D03[{n}]", "D028"))
             seen.add(d03)
+        d04 = get("D04")
+        if wanted:
+            wanted.discard(d04)  # D062: kinds no line has shown yet
         d02 = get("D02")
         if d02 is None:
+            continue
+        if d04 in unwanted:
+            out.append(Finding(f"D04[{n}]", "D064"))
+        if d033 and get("D06") in D033_D06:
+            out.append(Finding(f"D06[{n}]", "D033"))
+        if d02 not in closer:
             continue
         if d044:
             if d02 in D044_D02 and get("D14") not in EXEMPT_ROUTES:
@@ -380,21 +513,113 @@ def _check_lines(
             if d09 is None:
                 out.append(Finding(f"D09[{n}]", "D040"))
             else:
-                days = int(d09) if d09.isdigit() and d09.isascii() else number(d09)
-                if days is not None:
-                    if not 0 < days <= D040_MAX:
+                days = _GOOD_DAYS.get(d09)  # the usual values, within D040's range
+                if days is None:
+                    days = _days(d09)  # None: not a number (AB's business)
+                    if days is not None and not 0 < days <= D040_MAX:
                         out.append(Finding(f"D09[{n}]", "D040"))
-                    elif m20 is not None and days > m20 and d02 in D041_D02:
-                        out.append(Finding(f"D09[{n}]", "D041"))
+                        days = None
+                if days is not None and m20 is not None and days > m20 and d02 in D041_D02:
+                    out.append(Finding(f"D09[{n}]", "D041"))
         if d02 in AA04_D02:
             total = get(AA04_FIELD)
             # "> 0" fails only for text made of zeros and a point (when it is a number at all)
             if total is not None and not total.strip("0.") and is_number(total):
                 out.append(Finding(f"{AA04_FIELD}[{n}]", "AA04"))
-        d04 = get("D04")
-        if d04 is not None:
-            count_field = COUNT_FIELDS.get(d04)
-            if count_field is not None and nums.get(count_field, 0) <= 0:
-                out.append(Finding(f"D04[{n}]", "D064"))
-        if d033 and get("D06") in D033_D06:
-            out.append(Finding(f"D06[{n}]", "D033"))
+    if wanted:
+        out.extend(Finding(COUNT_FIELDS[kind], "D062") for kind in wanted)  # type: ignore[index]
+
+
+# D09 as written on most drug lines ("7", "07", ... up to D040's limit) -> the days.
+_GOOD_DAYS: dict[str, float] = {
+    text: n for n in range(1, D040_MAX + 1) for text in (str(n), f"{n:02d}")
+}
+
+
+@lru_cache(maxsize=1024)
+def _days(value: str) -> float | None:
+    """D09 as a number (memoised: a few values recur on every drug line)."""
+    return int(value) if value.isdigit() and value.isascii() else number(value)
+
+
+def _check_across_lines(
+    mb2: list[dict[str, str]], m11: str | None, positive: frozenset[str], out: list[Finding]
+) -> None:
+    """The checks of :func:`_check_lines` that compare the lines with MB1 or with each other:
+    BE, D028 and D062 (``positive``: the D04 kinds a line must show). Each is first tested on
+    the whole column at once (C loops); the lines are looked at only when one fails."""
+    column = partial(map, dict.get, mb2)
+    if m11 is not None and not {m11, None}.issuperset(column(repeat("D01"))):
+        for n, line in enumerate(mb2, 1):
+            d01 = line.get("D01")
+            if d01 is not None and d01 != m11 and _valid_dt(d01) is not None:
+                out.append(Finding(f"D01[{n}]", "BE"))
+    numbers = [*column(repeat("D03"))]  # lines without D03 (None) only cost a closer look
+    if len(set(numbers)) != len(numbers):
+        seen: set[str] = set()
+        for n, d03 in enumerate(numbers, 1):
+            if d03 is not None:
+                if d03 in seen:
+                    out.append(Finding(f"D03[{n}]", "D028"))
+                seen.add(d03)
+    if positive:
+        for kind in positive.difference(column(repeat("D04"))):
+            out.append(Finding(COUNT_FIELDS[kind], "D062"))
+
+
+# What line_variants asks of a field's value: to be one of, or none of, some texts, or not
+# to match a regex (text).
+Constraint = tuple[str, frozenset[str] | str]
+ONE_OF, NONE_OF, NOT_LIKE = "one of", "none of", "not like"
+_ZERO = r"[0.]*"  # AA04: a number made of zeros
+
+
+@lru_cache(maxsize=1024)
+def line_variants(
+    rules: LineRules, names: frozenset[str]
+) -> tuple[dict[str, tuple[Constraint, ...]], ...]:
+    """What an order line holding the fields ``names`` must meet to get none of the findings of
+    :func:`_check_lines` but BE, D028 and D062: alternatives (one per D02 value with more to
+    check, one for the other values), each mapping a field to the constraints on its value.
+    No alternative: no line of this layout can meet them. Used to compile the fast path."""
+    if "D02" not in names:
+        return ({},)  # the checks need the order type
+    common: dict[str, tuple[Constraint, ...]] = {}
+    if "D04" in names and rules.unwanted:
+        common["D04"] = ((NONE_OF, rules.unwanted),)
+    if rules.d033 and "D06" in names:
+        common["D06"] = ((NONE_OF, D033_D06),)
+    variants = [{**common, "D02": ((NONE_OF, rules.closer),)}]
+    for d02 in sorted(rules.closer):
+        variant = _order_type_variant(rules, d02, names)
+        if variant is not None:
+            variants.append({**common, "D02": ((ONE_OF, frozenset({d02})),), **variant})
+    return tuple(variants)
+
+
+def _order_type_variant(
+    rules: LineRules, d02: str, names: frozenset[str]
+) -> dict[str, tuple[Constraint, ...]] | None:
+    """The constraints of :func:`line_variants` on a line of order type ``d02`` (mirrors
+    :func:`_check_lines`); ``None`` when such a line always gets a finding."""
+    out: dict[str, tuple[Constraint, ...]] = {}
+    exempt_needed = (rules.d044 and d02 in D044_D02) or (rules.no_drug and d02 == D027_DRUG)
+    if exempt_needed:  # D044 / D027 unless the route is an injection
+        if "D14" not in names:
+            return None
+        out["D14"] = ((ONE_OF, EXEMPT_ROUTES),)
+    if rules.no_unfilled and d02 == D027_UNFILLED:
+        return None  # D027
+    if rules.d045 and d02 in D045_D02:
+        return None  # D045
+    if d02 in D040_D02:  # D040: the days the usual way (others go the slow way), D041
+        if "D09" not in names:
+            return None
+        most = rules.days if rules.days is not None and d02 in D041_D02 else D040_MAX
+        days = frozenset(text for text, n in _GOOD_DAYS.items() if n <= most)
+        if not days:
+            return None
+        out["D09"] = ((ONE_OF, days),)
+    if d02 in AA04_D02 and "D10" in names:
+        out["D10"] = ((NOT_LIKE, _ZERO),)
+    return out

@@ -18,6 +18,7 @@ from nhihub.checks.rules import (
     TYPE_DATETIME,
     TYPE_DIGITS,
     TYPE_NUMBER,
+    Demands,
     FieldRule,
     Plan,
     field_rules,
@@ -234,6 +235,52 @@ def check_requirements(
                 continue
             for cond_field, values, negate in conditions:
                 value = line.get(cond_field) or mb1.get(cond_field) or header.get(cond_field)
+                if value is None or (values is not None and (value in values) == negate):
+                    break
+            else:
+                out.append(Finding(f"{field}[{n}]", code))
+
+
+def check_demands(
+    demands: Demands,
+    header: Mapping[str, str],
+    mb1: Mapping[str, str],
+    mb2: list[dict[str, str]],
+    out: list[Finding],
+) -> None:
+    """:func:`check_requirements` for a record whose fields all sit in their own segment, with
+    the rules decided for it (:func:`~nhihub.checks.rules.demands`)."""
+    required, forbidden = demands.required, demands.forbidden
+    for fields, seg in ((demands.header_required, header), (demands.mb1_required, mb1)):
+        if not seg.keys() >= fields:
+            out.extend(Finding(n, code) for n in fields - seg.keys() for code in required[n])
+    for fields, seg in ((demands.header_forbidden, header), (demands.mb1_forbidden, mb1)):
+        if not seg.keys().isdisjoint(fields):
+            out.extend(Finding(n, code) for n in fields & seg.keys() for code in forbidden[n])
+    if not mb2:
+        return
+    line_req, line_forb, line_rules = (
+        demands.line_required,
+        demands.line_forbidden,
+        demands.line_rules,
+    )
+    for n, line in enumerate(mb2, 1):
+        keys = line.keys()
+        if not keys >= line_req:
+            out.extend(
+                Finding(f"{name}[{n}]", code) for name in line_req - keys for code in required[name]
+            )
+        if not keys.isdisjoint(line_forb):
+            out.extend(
+                Finding(f"{name}[{n}]", code)
+                for name in line_forb & keys
+                for code in forbidden[name]
+            )
+        for field, is_required, code, conditions in line_rules:
+            if (field in line) is is_required:
+                continue
+            for cond_field, values, negate in conditions:
+                value = line.get(cond_field)
                 if value is None or (values is not None and (value in values) == negate):
                     break
             else:

@@ -7,10 +7,17 @@ from collections.abc import Iterable, Mapping
 
 from nhihub.checks import cross10, cross20
 from nhihub.checks.context import CheckContext
-from nhihub.checks.fieldlevel import check_fields, check_requirements, datetime_ok, fast_rules
+from nhihub.checks.fastpath import check_head, check_lines
+from nhihub.checks.fieldlevel import check_demands, check_requirements, datetime_ok
 from nhihub.checks.references import check_references
-from nhihub.checks.rules import field_order, field_rules, key_fields, plan, rules
-from nhihub.checks.visitids import check_decoded, check_shapes
+from nhihub.checks.rules import (
+    field_order,
+    field_rules,
+    key_fields,
+    plan,
+    rules,
+)
+from nhihub.checks.visitids import check_decoded, check_identifier_shapes, check_sentinels
 from nhihub.formats.model import Finding, Record
 from nhihub.specs.catalogue import catalogue, error_codes
 from nhihub.specs.fields import VERSIONS
@@ -52,17 +59,22 @@ def check_record(record: Record, ctx: CheckContext) -> list[Finding]:
         return out
     if ctx.upload_version is not None and version != ctx.upload_version:
         out.append(Finding(None, _VERSION_CODE))
-    header, mb1, mb2 = _filled(record.header), _filled(record.mb1), record.mb2
-    if any("" in line.values() for line in mb2):
-        mb2 = [dict(_filled(line)) for line in mb2]
-    frules = fast_rules(version)
     as_of = ctx.as_of_roc
-    check_fields(header, frules, as_of, out)
-    check_fields(mb1, frules, as_of, out)
-    for n, line in enumerate(mb2, 1):
-        check_fields(line, frules, as_of, out, n)
+    field_level_start = len(out)
+    header, mb1, record_demands, in_place, head_passed = check_head(
+        version, record.header, record.mb1, as_of, out
+    )
+    facts = cross20.prescription(header, mb1) if version == "2.0" else None
+    mb2, lines_in_place, lines_passed = check_lines(
+        version, record.mb2, record_demands, facts.lines if facts else None, as_of, out
+    )
     field_level_end = len(out)
-    check_requirements(plan(version, _key_values(version, header, mb1)), header, mb1, mb2, out)
+    if head_passed and lines_passed:
+        pass  # the fast path includes the requirement rules
+    elif in_place and lines_in_place:
+        check_demands(record_demands, header, mb1, mb2, out)
+    else:  # a field outside its segment: the general rules read every segment
+        check_requirements(plan(version, _key_values(version, header, mb1)), header, mb1, mb2, out)
     visit_field = _VISIT_FIELD[version]
     visit = mb1.get(visit_field)
     if (
@@ -73,8 +85,12 @@ def check_record(record: Record, ctx: CheckContext) -> list[Finding]:
     ):
         out.append(Finding(visit_field, "BH"))
     if version == "2.0":
-        cross20.check_cross(header, mb1, mb2, out)
-        check_shapes(mb1, out)
+        cross20.check_cross(
+            header, mb1, mb2, out, facts=facts, fields_valid=head_passed, lines_passed=lines_passed
+        )
+        if not head_passed:  # passing includes D002's shape
+            check_identifier_shapes(mb1, out)
+        check_sentinels(mb1, out)
         if ctx.decode and ctx.codec is not None:
             check_decoded(header, mb1, ctx.codec, as_of, out)
         if ctx.references is not None:
@@ -82,18 +98,10 @@ def check_record(record: Record, ctx: CheckContext) -> list[Finding]:
     else:
         cross10.check_cross(header, mb1, mb2, out)
     if len(out) > 1:
-        if field_level_end > len(record.problems):
-            out = _drop_after_field_level(out, len(record.problems), field_level_end)
+        if field_level_end > field_level_start:
+            out = _drop_after_field_level(out, field_level_start, field_level_end)
         out = _ordered(version, out)
     return out
-
-
-def _filled(values: dict[str, str]) -> dict[str, str]:
-    """The fields that hold text. The model never keeps ``""`` (absent fields are absent), but
-    a hand-built record might; empty counts as absent everywhere."""
-    if "" in values.values():
-        return {k: v for k, v in values.items() if v}
-    return values
 
 
 def _drop_after_field_level(out: list[Finding], start: int, end: int) -> list[Finding]:

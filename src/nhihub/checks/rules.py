@@ -238,3 +238,105 @@ def plan(version: str, keys: tuple[str | None, ...]) -> Plan:
         record_rules=tuple(record_rules),
         line_rules=tuple(line_rules),
     )
+
+
+# -- requirements decided per record (the fast path) -------------------------------------------
+#
+# When every field sits in its own segment (the usual case), a record's requirement rules
+# depend only on a few values: the key fields and the fields other conditions read. They are
+# decided once per combination of those values; only conditions on an order line's own fields
+# are left for each line.
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Demands:
+    """What one record must (not) carry, for records whose fields all sit in their own segment.
+
+    ``required`` / ``forbidden`` map a field to the codes reported when it is missing / present
+    (usually one); ``line_rules`` are the rules whose conditions read the order line itself.
+    """
+
+    header_required: frozenset[str]
+    mb1_required: frozenset[str]
+    line_required: frozenset[str]
+    header_forbidden: frozenset[str]
+    mb1_forbidden: frozenset[str]
+    line_forbidden: frozenset[str]
+    required: Mapping[str, tuple[str, ...]]
+    forbidden: Mapping[str, tuple[str, ...]]
+    line_rules: tuple[CompiledRule, ...]
+
+
+@cache
+def selectors(version: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The header fields and the MB1 fields whose values decide :func:`demands`: the key
+    fields and every other header or MB1 field a requirement condition reads."""
+    names = dict.fromkeys(key_fields(version))
+    for rule in requirements(version):
+        names.update(dict.fromkeys(c.field for c in rule.conditions))
+    header = tuple(n for n in names if segment_of(version, n) == "MSH")
+    mb1 = tuple(n for n in names if segment_of(version, n) == "MB1")
+    return header, mb1
+
+
+@lru_cache(maxsize=4096)
+def demands(
+    version: str, header_values: tuple[str | None, ...], mb1_values: tuple[str | None, ...]
+) -> Demands:
+    """The :class:`Demands` of a record whose :func:`selectors` fields hold these values
+    (``None``: absent). The same rules as :func:`plan` (which this builds on) with every
+    condition on a header or MB1 field evaluated."""
+    header_names, mb1_names = selectors(version)
+    values = dict(zip(header_names, header_values, strict=True))
+    values.update(zip(mb1_names, mb1_values, strict=True))
+    rules_of = field_rules(version)
+    keys = []
+    for name in key_fields(version):  # as check_record reads them: an invalid code is None
+        value = values.get(name)
+        rule = rules_of.get(name)
+        if value is not None and rule is not None and rule.codes is not None:
+            value = value if value in rule.codes else None
+        keys.append(value)
+    base = plan(version, tuple(keys))
+    required = {name: [base.required_codes[name]] for name in base.header_required}
+    required.update((name, [base.required_codes[name]]) for name in base.mb1_required)
+    required.update((name, [base.required_codes[name]]) for name in base.line_required)
+    forbidden = {name: [base.forbidden_codes[name]] for name in base.header_forbidden}
+    forbidden.update((name, [base.forbidden_codes[name]]) for name in base.mb1_forbidden)
+    forbidden.update((name, [base.forbidden_codes[name]]) for name in base.line_forbidden)
+    line_rules = []
+    for on_lines, compiled in ((False, base.record_rules), (True, base.line_rules)):
+        for field, is_required, code, conditions in compiled:
+            on_line = tuple(c for c in conditions if segment_of(version, c[0]) == "MB2")
+            if on_line and not on_lines:
+                continue  # an order-line field is never in the header or MB1: never applies
+            if not all(_holds(c, values.get(c[0])) for c in conditions if c not in on_line):
+                continue
+            if on_line:
+                line_rules.append((field, is_required, code, on_line))
+            else:
+                table = required if is_required else forbidden
+                table.setdefault(field, [])
+                if code not in table[field]:
+                    table[field].append(code)
+    req_segments = {n: segment_of(version, n) or "MB1" for n in (*required, *forbidden)}
+
+    def names(table: dict[str, list[str]], segment: str) -> frozenset[str]:
+        return frozenset(n for n in table if req_segments[n] == segment)
+
+    return Demands(
+        header_required=names(required, "MSH"),
+        mb1_required=names(required, "MB1"),
+        line_required=names(required, "MB2"),
+        header_forbidden=names(forbidden, "MSH"),
+        mb1_forbidden=names(forbidden, "MB1"),
+        line_forbidden=names(forbidden, "MB2"),
+        required={n: tuple(c) for n, c in required.items()},
+        forbidden={n: tuple(c) for n, c in forbidden.items()},
+        line_rules=tuple(line_rules),
+    )
+
+
+def _holds(condition: tuple[str, frozenset[str] | None, bool], value: str | None) -> bool:
+    _, values, negate = condition
+    return value is not None and (values is None or (value in values) != negate)

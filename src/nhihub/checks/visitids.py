@@ -42,6 +42,16 @@ _D054 = rules()["D054"]
 D054_M12: str = _D054["M12"]
 MISSING_CODE: str = _SENTINEL_CODES[_D054["sentinel"]]
 
+# Field -> a regex (text) of the values D002 accepts there, for the fast path (fastpath.py).
+D002_PATTERNS: dict[str, str] = {
+    name: "(?:"
+    + "|".join(
+        [IDENTIFIER_SHAPE.pattern, *map(re.escape, sorted(_ALLOWED_SENTINELS.get(name, ())))]
+    )
+    + ")"
+    for name in VISIT_ID_FIELDS
+}
+
 _CODEC = rules()["codec"]
 _IDENTIFIERS: dict[str, list[str]] = _CODEC["identifiers"]
 _PLAUSIBLE: dict[str, dict[str, str]] = _CODEC["plausible"]
@@ -50,6 +60,12 @@ _CHANNEL_RULES: dict[str, list[list[str]]] = _CODEC["channels"]
 
 def check_shapes(mb1: Mapping[str, str], out: list[Finding]) -> None:
     """D002 for M15, M16, M52; D068 and D054 for the sentinels."""
+    check_identifier_shapes(mb1, out)
+    check_sentinels(mb1, out)
+
+
+def check_identifier_shapes(mb1: Mapping[str, str], out: list[Finding]) -> None:
+    """D002 for M15, M16, M52."""
     for name in VISIT_ID_FIELDS:
         value = mb1.get(name)
         if value is None:
@@ -58,6 +74,10 @@ def check_shapes(mb1: Mapping[str, str], out: list[Finding]) -> None:
             continue
         if not IDENTIFIER_SHAPE.fullmatch(value):
             out.append(Finding(name, "D002"))
+
+
+def check_sentinels(mb1: Mapping[str, str], out: list[Finding]) -> None:
+    """D068 and D054: the sentinels M15 and M52 may hold only in some records."""
     if mb1.get(SM_FIELD) == SM_CODE:
         visit = mb1.get("M11", "")
         if len(visit) == 13 and datetime_ok(visit) and visit >= SM_VISITS_BEFORE:

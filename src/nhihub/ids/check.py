@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from nhihub.ids.base import Gender, Verdict, kind_names, normalize, reason_message
-from nhihub.ids.institution import validate_institution
+from nhihub.ids.institution import is_institution_code, validate_institution
 from nhihub.ids.mainland import (
     looks_like_travel_permit,
     validate_residence_permit,
@@ -16,6 +16,7 @@ from nhihub.ids.mainland import (
 from nhihub.ids.taiwan import (
     LETTER_VALUES,
     RESIDENT_SECOND,
+    is_valid_number,
     validate_national,
     validate_resident,
 )
@@ -131,7 +132,7 @@ def is_valid_person_id(s: str, *, lenient: bool = False) -> bool:
     valid); ``lenient=True`` first folds it like :func:`check` does."""
     if lenient:
         s = normalize(s)
-    return validate_national(s).reason is None or validate_resident(s).reason is None
+    return is_valid_number(s)
 
 
 def is_valid_institution_code(s: str, *, lenient: bool = False) -> bool:
@@ -139,4 +140,4 @@ def is_valid_institution_code(s: str, *, lenient: bool = False) -> bool:
     unless ``lenient=True``."""
     if lenient:
         s = normalize(s)
-    return validate_institution(s).reason is None
+    return is_institution_code(s)

@@ -8,7 +8,15 @@ import re
 
 from nhihub.ids.base import Verdict
 
-_INSTITUTION = re.compile(r"[0-9]{6}[0-9A-Z]{3}[0-9]")
+INSTITUTION_SHAPE = "[0-9]{6}[0-9A-Z]{3}[0-9]"
+"""Regex (text) of a valid institution code."""
+_INSTITUTION = re.compile(INSTITUTION_SHAPE)
+
+
+def is_institution_code(s: str) -> bool:
+    """Whether ``s`` is a valid institution code as it stands (the verdict of
+    :func:`validate_institution`, without building a result)."""
+    return _INSTITUTION.fullmatch(s) is not None
 
 
 def validate_institution(s: str) -> Verdict:

@@ -10,8 +10,26 @@ minutes and seconds 00-59. ROC year 0 does not exist (民國元年 is year 1).
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 ROC_OFFSET = 1911
+
+# Regexes for the hot path of the record checks: they match only valid dates and date-times,
+# so a match needs no parsing. 29 February is left out (whether it exists depends on the year):
+# a value they do not match may still be valid, ask :func:`is_roc_date` / :func:`is_roc_datetime`.
+_YEAR = "(?!000)[0-9]{3}"
+_MONTH_DAY = (
+    "(?:(?:0[1-9]|1[0-2])(?:0[1-9]|1[0-9]|2[0-8])"  # day 1-28 of every month
+    "|(?:0[13-9]|1[0-2])(?:29|30)"  # 29, 30: every month but February
+    "|(?:0[13578]|1[02])31)"  # 31: the long months
+)
+_CLOCK = "(?:[01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"
+SURE_DATE = _YEAR + _MONTH_DAY
+"""Regex (text) matching valid ROC dates ``YYYMMDD`` other than 29 February."""
+SURE_DATETIME = SURE_DATE + _CLOCK
+"""Regex (text) matching valid ROC date-times ``YYYMMDDHHMMSS`` other than on 29 February."""
+_SURE_DATE = re.compile(SURE_DATE).fullmatch
+_SURE_DATETIME = re.compile(SURE_DATETIME).fullmatch
 
 
 class RocDateError(ValueError):
@@ -68,6 +86,8 @@ def format_roc_datetime(value: dt.datetime) -> str:
 
 
 def is_roc_date(value: str) -> bool:
+    if _SURE_DATE(value):
+        return True
     try:
         parse_roc_date(value)
     except RocDateError:
@@ -76,6 +96,8 @@ def is_roc_date(value: str) -> bool:
 
 
 def is_roc_datetime(value: str) -> bool:
+    if _SURE_DATETIME(value):
+        return True
     try:
         parse_roc_datetime(value)
     except RocDateError:

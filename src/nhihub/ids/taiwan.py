@@ -31,6 +31,7 @@ NEW_RESIDENT_SECOND: Mapping[str, Gender] = {"8": "M", "9": "F"}
 OLD_RESIDENT_SECOND: Mapping[str, Gender] = {"A": "M", "B": "F", "C": "M", "D": "F"}
 RESIDENT_SECOND: Mapping[str, Gender] = {**NEW_RESIDENT_SECOND, **OLD_RESIDENT_SECOND}
 
+DIGITS = "0123456789"
 _EIGHT_DIGITS = re.compile(r"[0-9]{8}")
 _SEVEN_DIGITS = re.compile(r"[0-9]{7}")
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 1)
@@ -43,6 +44,47 @@ def _partial_sum(first9: str) -> int:
     middle = [LETTER_VALUES[second] % 10 if second.isalpha() else int(second)]
     middle += [int(c) for c in first9[2:9]]
     return tens + 9 * units + sum(w * d for w, d in zip(_WEIGHTS, middle, strict=True))
+
+
+# The fast path of :func:`is_valid_number` (on the hot path of the record checks, once per
+# record): the checksum's share of the first two characters, of characters 3-6 and of 7-10,
+# in three tables built from the tables above. A part that is not in its table (a wrong
+# letter or type character, a non-digit, a wrong length) makes the number invalid.
+def _shares(weights: tuple[int, ...]) -> dict[str, int]:
+    """Every digit string as long as ``weights`` -> its weighted sum."""
+    out = {"": 0}
+    for weight in weights:
+        out = {part + d: total + weight * int(d) for part, total in out.items() for d in DIGITS}
+    return out
+
+
+_TAIL_WEIGHTS = (*_WEIGHTS[1:], 1)  # characters 3-9, then the check digit
+_SHARE_HEAD: Mapping[str, int] = {
+    letter + second: _partial_sum(letter + second + "0000000")
+    for letter in LETTER_VALUES
+    for second in (*NATIONAL_SECOND, *RESIDENT_SECOND)
+}
+_SHARE_3_6: Mapping[str, int] = _shares(_TAIL_WEIGHTS[:4])
+_SHARE_7_10: Mapping[str, int] = _shares(_TAIL_WEIGHTS[4:])
+PERSON_NUMBER_SHAPE = (
+    f"[{''.join(LETTER_VALUES)}][{''.join((*NATIONAL_SECOND, *RESIDENT_SECOND))}][0-9]{{8}}"
+)
+"""A regex (text) of the layout :func:`is_valid_number` accepts (the checksum is not in it)."""
+
+
+def is_valid_number(s: str) -> bool:
+    """Whether ``s`` is a valid national ID or resident certificate number (new or old form),
+    as it stands (canonical characters only). The same verdict as :func:`validate_national` or
+    :func:`validate_resident`, without building results."""
+    head = _SHARE_HEAD.get(s[:2])
+    middle = _SHARE_3_6.get(s[2:6])
+    tail = _SHARE_7_10.get(s[6:])
+    return (
+        head is not None
+        and middle is not None
+        and tail is not None
+        and (head + middle + tail) % 10 == 0
+    )
 
 
 def check_digit(first9: str) -> str:
