@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import os
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,6 +33,7 @@ PURPOSE_RAW_UPLOAD = "raw-upload"
 DEV_DATA_KEY = hashlib.sha256(b"nhihub development data key - public, NOT secret").digest()
 DEV_LOOKUP_KEY = hashlib.sha256(b"nhihub development lookup key - public, NOT secret").digest()
 
+_HASH_PREFIX = PURPOSE_PERSON_ID.encode("ascii") + b"\x00"
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -44,6 +45,9 @@ def normalize_person_id(person_id: str) -> str:
     """Canonical form for hashing: NFKC (full-width -> half-width), no white space, ASCII
     letters upper-cased - the same folding as the identifier checks, so ``a123456789`` and
     ``Ａ１２３４５６７８９`` find the same person."""
+    if person_id.isascii() and person_id.isalnum():
+        # The usual ID: NFKC leaves ASCII alone and there is no white space to drop.
+        return person_id.upper()
     folded = unicodedata.normalize("NFKC", person_id)
     return "".join(folded.split()).translate(_ASCII_UPPER)
 
@@ -68,7 +72,7 @@ class PiiCipher:
     recomputing every stored hash (see docs/storage.md).
     """
 
-    __slots__ = ("_aead", "_key_id", "_lookup_key")
+    __slots__ = ("_aad", "_aead", "_key_id", "_lookup_key")
 
     def __init__(
         self,
@@ -88,6 +92,8 @@ class PiiCipher:
                 f"查詢金鑰至少 {KEY_BYTES} 位元組 / lookup key must be at least {KEY_BYTES} bytes"
             )
         self._lookup_key = bytes(lookup_key)
+        # associated data by purpose: built once, not per value
+        self._aad: dict[str, bytes] = {}
 
     def __repr__(self) -> str:  # never show key material
         return f"PiiCipher(key_id={self._key_id})"
@@ -114,17 +120,34 @@ class PiiCipher:
 
     def lookup_hash(self, person_id: str) -> bytes:
         """HMAC-SHA256 of the normalised ID: equal IDs give equal hashes under one lookup key."""
-        normalized = normalize_person_id(person_id).encode("utf-8")
-        message = PURPOSE_PERSON_ID.encode("ascii") + b"\x00" + normalized
-        return hmac.new(self._lookup_key, message, hashlib.sha256).digest()
+        message = _HASH_PREFIX + normalize_person_id(person_id).encode("utf-8")
+        return hmac.digest(self._lookup_key, message, "sha256")
 
     # -- any protected bytes (raw uploads hold person IDs too) ------------------------------------
 
+    def encrypt_many(self, person_ids: Sequence[str]) -> list[bytes]:
+        """:meth:`encrypt` for many IDs at once (one call for all the random nonces)."""
+        aead = self._aead[self._key_id]
+        aad = self._associated(PURPOSE_PERSON_ID)
+        header = aad[:HEADER_BYTES]
+        nonces = os.urandom(NONCE_BYTES * len(person_ids))
+        out = []
+        for i, person_id in enumerate(person_ids):
+            nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
+            out.append(header + nonce + aead.encrypt(nonce, person_id.encode("utf-8"), aad))
+        return out
+
     def encrypt_bytes(self, data: bytes, purpose: str) -> bytes:
-        header = bytes([self._key_id])
+        aad = self._associated(purpose)
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aead[self._key_id].encrypt(nonce, data, header + purpose.encode("utf-8"))
-        return header + nonce + sealed
+        return aad[:HEADER_BYTES] + nonce + self._aead[self._key_id].encrypt(nonce, data, aad)
+
+    def _associated(self, purpose: str) -> bytes:
+        """Key id byte + purpose label: what a blob is bound to."""
+        aad = self._aad.get(purpose)
+        if aad is None:
+            aad = self._aad[purpose] = bytes([self._key_id]) + purpose.encode("utf-8")
+        return aad
 
     def decrypt_bytes(self, blob: bytes, purpose: str) -> bytes:
         if len(blob) < HEADER_BYTES + NONCE_BYTES + TAG_BYTES:

@@ -8,12 +8,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Connection, Text, bindparam, cast, delete, select, text, tuple_
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql
 
 from nhihub.service.facts import RefillFacts, VisitFacts, refill_claim
+from nhihub.service.prepared import ORDER_ROW, VISIT_ROW
 from nhihub.storage import Batch, RecordOutcome, check_code
 from nhihub.storage.repository._common import chunks, upsert_insert
 from nhihub.storage.repository.batches import _BATCH_COLUMNS, _batch
@@ -26,7 +43,7 @@ from nhihub.storage.schema import (
 )
 
 if TYPE_CHECKING:
-    from nhihub.service.checking import PreparedVisit
+    from nhihub.service.prepared import PreparedVisit
 
 # Any fixed 64-bit number (not the migrations' one): serialises the apply phase of batches on
 # PostgreSQL, so the stateful rules always see every earlier applied batch.
@@ -54,6 +71,38 @@ def lock_apply(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _APPLY_LOCK_ID})
 
 
+@cache
+def _sqlite_has_json() -> bool:
+    """Whether the SQLite library has the JSON functions (built in since 3.38, usually long
+    before)."""
+    try:
+        sqlite3.connect(":memory:").execute("SELECT count(*) FROM json_each('[1]')").fetchone()
+    except sqlite3.Error:  # pragma: no cover - a library built without JSON
+        return False
+    return True
+
+
+def key_in(
+    conn: Connection, column: ColumnElement[str], keys: Iterable[str]
+) -> Iterator[ColumnElement[bool]]:
+    """Conditions ``column IN keys`` covering all ``keys``, however many: one, with the keys as
+    a single parameter (an array on PostgreSQL, a JSON array read by ``json_each`` on SQLite),
+    else IN lists of at most ``CHUNK`` keys. Nothing for no keys."""
+    values = sorted(set(keys))
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        yield column == any_(bindparam(None, values, type_=postgresql.ARRAY(Text())))
+    elif _sqlite_has_json():
+        each = func.json_each(bindparam(None, json.dumps(values), type_=Text())).table_valued(
+            "value"
+        )
+        yield column.in_(select(each.c.value))
+    else:  # pragma: no cover
+        for chunk in chunks(values):
+            yield column.in_(chunk)
+
+
 def _facts(row: Any, refill: tuple[int | None, str | None] = (None, None)) -> VisitFacts:
     return VisitFacts(
         m15=row.m15,
@@ -74,8 +123,8 @@ def _facts(row: Any, refill: tuple[int | None, str | None] = (None, None)) -> Vi
 def visit_facts(conn: Connection, m15s: Iterable[str]) -> dict[str, VisitFacts]:
     """Current versions (deleted too) of these visits, without their records."""
     found: dict[str, VisitFacts] = {}
-    for chunk in chunks(sorted(set(m15s))):
-        for row in conn.execute(select(*_FACT_COLUMNS).where(visits.c.m15.in_(chunk))):
+    for where in key_in(conn, visits.c.m15, m15s):
+        for row in conn.execute(select(*_FACT_COLUMNS).where(where)):
             found[row.m15] = _facts(row)
     return found
 
@@ -83,9 +132,12 @@ def visit_facts(conn: Connection, m15s: Iterable[str]) -> dict[str, VisitFacts]:
 def replacement_visits(conn: Connection, identifiers: Iterable[str]) -> list[VisitFacts]:
     """Live visits whose M52 (實際就醫識別碼) is one of ``identifiers``."""
     out: list[VisitFacts] = []
-    for chunk in chunks(sorted(set(identifiers))):
+    for where in key_in(conn, visits.c.m52, identifiers):
         rows = conn.execute(
-            select(*_FACT_COLUMNS).where(visits.c.m52.in_(chunk), visits.c.deleted.is_(False))
+            select(*_FACT_COLUMNS)
+            .where(where, visits.c.deleted.is_(False))
+            # several live 補卡 visits naming one M52: the last received one is found
+            .order_by(visits.c.batch_id, visits.c.record_index)
         )
         out.extend(_facts(r) for r in rows)
     return out
@@ -95,11 +147,9 @@ def referrer_facts(conn: Connection, m15s: Iterable[str]) -> list[VisitFacts]:
     """Live visits whose M16 names one of ``m15s``, with the refill each dispenses (M33/M34,
     read from the stored record)."""
     out: list[VisitFacts] = []
-    for chunk in chunks(sorted(set(m15s))):
+    for where in key_in(conn, visits.c.m16, m15s):
         rows = conn.execute(
-            select(*_FACT_COLUMNS, visits.c.record).where(
-                visits.c.m16.in_(chunk), visits.c.deleted.is_(False)
-            )
+            select(*_FACT_COLUMNS, visits.c.record).where(where, visits.c.deleted.is_(False))
         )
         for r in rows:
             record = r.record if isinstance(r.record, dict) else {}
@@ -123,8 +173,9 @@ def _refill(row: Any) -> RefillFacts:
 def refill_rows(conn: Connection, m15s: Iterable[str]) -> dict[str, dict[int, RefillFacts]]:
     """Refill rows of these prescribing visits."""
     found: dict[str, dict[int, RefillFacts]] = {}
-    for chunk in chunks(sorted(set(m15s))):
-        for row in conn.execute(select(refills).where(refills.c.m15.in_(chunk))):
+    for where in key_in(conn, refills.c.m15, m15s):
+        query = select(refills).where(where).order_by(refills.c.m15, refills.c.refill_no)
+        for row in conn.execute(query):
             found.setdefault(row.m15, {})[row.refill_no] = _refill(row)
     return found
 
@@ -132,8 +183,8 @@ def refill_rows(conn: Connection, m15s: Iterable[str]) -> dict[str, dict[int, Re
 def refills_claimed(conn: Connection, dispensing_m15s: Iterable[str]) -> list[RefillFacts]:
     """Refill rows recorded as dispensed by one of these visits."""
     out: list[RefillFacts] = []
-    for chunk in chunks(sorted(set(dispensing_m15s))):
-        rows = conn.execute(select(refills).where(refills.c.dispensing_m15.in_(chunk)))
+    for where in key_in(conn, refills.c.dispensing_m15, dispensing_m15s):
+        rows = conn.execute(select(refills).where(where))
         out.extend(_refill(r) for r in rows)
     return out
 
@@ -218,26 +269,62 @@ def executemany(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> 
     conn.exec_driver_sql(compiled.string, params)
 
 
-def _json_param(conn: Connection, name: str) -> Any:
-    """A bound parameter carrying JSON already serialised (PostgreSQL needs the cast)."""
-    param = bindparam(name, type_=Text())
-    return cast(param, JSON) if conn.dialect.name == "postgresql" else param
+# -- bulk inserts of prepared rows --------------------------------------------------------------
+#
+# The apply phase inserts tens of thousands of rows whose values are already what the driver
+# takes (see nhihub.service.checking.PreparedVisit): a plain INSERT ... VALUES executed with the
+# driver's executemany (sqlite3 prepares it once; psycopg pipelines it), values in tuples.
 
 
-_VISIT_VALUE_FIELDS = (
-    "m15",
-    "institution_code",
-    "person_hash",
-    "person_enc",
-    "birth_date",
-    "visit_at",
-    "category",
-    "h00",
-    "h01",
-    "m12",
-    "m16",
-    "m52",
-)
+def insert_sql(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    *,
+    json_columns: Collection[str] = (),
+    on_conflict_nothing: Sequence[str] = (),
+) -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` in the driver's positional parameter style;
+    ``json_columns`` take JSON text (PostgreSQL casts it); ``on_conflict_nothing``: the key
+    columns of an ``ON CONFLICT DO NOTHING``."""
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        mark = "?"
+    elif style in ("format", "pyformat"):
+        mark = "%s"
+    else:  # pragma: no cover - nhihub supports SQLite (pysqlite) and PostgreSQL (psycopg)
+        raise NotImplementedError(f"parameter style {style}")
+    pg = conn.dialect.name == "postgresql"
+    quote = conn.dialect.identifier_preparer.quote
+    missing = set(columns) - set(table.c.keys())
+    if missing:
+        raise KeyError(f"{table.name} has no column {sorted(missing)}")
+    marks = [f"CAST({mark} AS JSON)" if pg and c in json_columns else mark for c in columns]
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+        f"VALUES ({', '.join(marks)})"
+    )
+    if on_conflict_nothing:
+        sql += f" ON CONFLICT ({', '.join(map(quote, on_conflict_nothing))}) DO NOTHING"
+    return sql
+
+
+def bound(conn: Connection, column: Column[Any], value: Any) -> Any:
+    """``value`` as the column's type hands it to the driver."""
+    proc = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return value if proc is None else proc(value)
+
+
+def execute_rows(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Run ``sql`` once per row (driver-level executemany); returns the rows it changed as the
+    driver counts them (-1 when it does not)."""
+    if not rows:
+        return 0
+    result = conn.exec_driver_sql(sql, list(rows))
+    return int(result.rowcount)
+
+
+_BATCH_COLUMNS_OF_VISIT = ("deleted", "version", "batch_id", "received_at")
 
 
 def insert_new_visits(
@@ -250,80 +337,71 @@ def insert_new_visits(
     """Insert first versions of visits not stored yet (``ON CONFLICT DO NOTHING``) with their
     order lines; returns the identifiers inserted. The others must go through
     :func:`nhihub.storage.upsert_visits`. One M15 at most once in ``rows``."""
-    inserted: set[str] = set()
     if not rows:
-        return inserted
-    stmt = (
-        upsert_insert(conn, visits)
-        .values(record=_json_param(conn, "record_text"))
-        .on_conflict_do_nothing(index_elements=[visits.c.m15])
+        return set()
+    columns = (*VISIT_ROW, *_BATCH_COLUMNS_OF_VISIT)
+    sql = insert_sql(conn, visits, columns, json_columns={"record"}, on_conflict_nothing=("m15",))
+    c = visits.c
+    tail = (
+        bound(conn, c.deleted, False),
+        1,
+        bound(conn, c.batch_id, batch_id),
+        bound(conn, c.received_at, received_at),
     )
-    for chunk in chunks(rows):
-        params = []
-        for r in chunk:
-            p: dict[str, Any] = {name: getattr(r, name) for name in _VISIT_VALUE_FIELDS}
-            p["visit_date"] = None if r.visit_at is None else r.visit_at.date()
-            p["deleted"] = False
-            p["version"] = 1
-            p["batch_id"] = batch_id
-            p["record_index"] = r.record_index
-            p["received_at"] = received_at
-            p["record_text"] = r.record_json
-            params.append(p)
-        executemany(conn, stmt, params)
-        keys = {r.m15: r.record_index for r in chunk}
-        got = conn.execute(
-            select(visits.c.m15, visits.c.batch_id, visits.c.record_index).where(
-                visits.c.m15.in_(list(keys))
+    changed = execute_rows(conn, sql, [p.row + tail for p in rows])
+    if changed == len(rows):
+        inserted = {p.m15 for p in rows}
+    else:  # some were inserted meanwhile by another transaction: which rows are ours?
+        inserted = set()
+        for chunk in chunks(rows):
+            keys = {p.m15: p.record_index for p in chunk}
+            got = conn.execute(
+                select(c.m15, c.batch_id, c.record_index).where(c.m15.in_(list(keys)))
             )
-        )
-        mine = {m for m, b, i in got if b == batch_id and keys.get(m) == i}
-        inserted |= mine
-        lines = [
-            {
-                "m15": r.m15,
-                "line_no": o.line_no,
-                "order_type": o.order_type,
-                "seq": o.seq,
-                "rx_kind": o.rx_kind,
-                "dispense_mode": o.dispense_mode,
-                "item_code": o.item_code,
-                "days": o.days,
-                "quantity": o.quantity,
-            }
-            for r in chunk
-            if r.m15 in mine
-            for o in r.orders
-        ]
-        executemany(conn, order_lines.insert(), lines)
+            inserted |= {m for m, b, i in got if b == batch_id and keys.get(m) == i}
+    lines = [(p.m15, *o) for p in rows if p.m15 in inserted for o in p.orders]
+    execute_rows(conn, insert_sql(conn, order_lines, ("m15", *ORDER_ROW)), lines)
     return inserted
+
+
+OUTCOME_ROW = ("batch_id", "record_index", "line", "m15", "valid", "applied", "findings")
+
+
+def delete_outcomes(conn: Connection, batch_id: int) -> None:
+    """Remove the record outcomes of a batch (left from an earlier attempt)."""
+    conn.execute(delete(record_outcomes).where(record_outcomes.c.batch_id == batch_id))
+
+
+def insert_outcome_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert record outcomes given as :data:`OUTCOME_ROW` tuples (``valid``/``applied`` bound
+    with :func:`bound`, findings as JSON text)."""
+    execute_rows(
+        conn, insert_sql(conn, record_outcomes, OUTCOME_ROW, json_columns={"findings"}), rows
+    )
 
 
 def insert_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[RecordOutcome]) -> None:
     """Store the outcome of each record (replacing any left from an earlier attempt)."""
-    conn.execute(delete(record_outcomes).where(record_outcomes.c.batch_id == batch_id))
-    if not outcomes:
-        return
-    stmt = record_outcomes.insert().values(findings=_json_param(conn, "findings_text"))
-    for chunk in chunks(outcomes, 2000):
-        executemany(
-            conn,
-            stmt,
-            [
-                {
-                    "batch_id": batch_id,
-                    "record_index": o.record_index,
-                    "line": o.line,
-                    "m15": o.m15,
-                    "valid": o.valid,
-                    "applied": o.applied,
-                    "findings_text": json.dumps(
-                        [list(f) for f in o.findings], ensure_ascii=False, separators=(",", ":")
-                    ),
-                }
-                for o in chunk
-            ],
-        )
+    delete_outcomes(conn, batch_id)
+    c = record_outcomes.c
+    flags = {b: bound(conn, c.valid, b) for b in (False, True)}
+    insert_outcome_rows(
+        conn,
+        [
+            (
+                batch_id,
+                o.record_index,
+                o.line,
+                o.m15,
+                flags[o.valid],
+                flags[o.applied],
+                json.dumps(
+                    [list(f) for f in o.findings], ensure_ascii=False, separators=(",", ":")
+                ),
+            )
+            for o in outcomes
+        ],
+    )
 
 
 def v2_visit_keys(

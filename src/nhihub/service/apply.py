@@ -1,46 +1,71 @@
 """Phase 2 of processing a batch, inside ONE transaction: take the apply lock, load the snapshot,
 plan the stateful rules (pure), write the valid records' effects, the record outcomes, the
-report rows and the batch's outcome. Either all of it commits or none of it."""
+report rows and the batch's outcome. Either all of it commits or none of it.
+
+The records are planned and written part by part in file order (:class:`_Apply`): from a
+finished phase 1 (:func:`apply_checked`), or while the worker processes are still reading the
+later parts of a large upload (:func:`apply_stream`). The stateful rules fold over the parts
+exactly as over the whole batch; the snapshot is loaded before the first part, for the
+identifiers the upload's bytes show, and checked to cover every record once it is read.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import Connection
 
-from nhihub.formats.model import Finding
+from nhihub.formats.model import FileError, Finding
 from nhihub.service import _queries as q
-from nhihub.service.chain import ChainContext, DeleteVisit, Plan, StoreVisit, plan_batch
-from nhihub.service.checking import CheckedRecord, CheckedUpload, PreparedVisit
+from nhihub.service.chain import (
+    ChainContext,
+    DeleteVisit,
+    Plan,
+    Planner,
+    SetRefill,
+    StoreVisit,
+)
+from nhihub.service.checking import CheckedRecord, CheckedUpload, CheckStream
 from nhihub.service.facts import RefillFacts
-from nhihub.service.snapshot import load_snapshot
+from nhihub.service.prepared import PreparedVisit
+from nhihub.service.snapshot import SnapshotKeys, load_snapshot_for
 from nhihub.service.spec import service_spec
 from nhihub.storage import (
     AuditEntry,
     Batch,
     BatchCounts,
     PrecheckRecord,
-    RecordOutcome,
     V1Record,
     append_audit,
     finish_batch,
+    hold_batch,
     insert_precheck_records,
     insert_v1_records,
     mark_visit_deleted,
     upsert_visits,
 )
+from nhihub.storage.repository._common import chunks
+from nhihub.storage.schema import record_outcomes
 from nhihub.visitid import TAIWAN
 
 log = logging.getLogger(__name__)
 
 BeforeCommit = Callable[[int], None]
+_PART = 2000  # records planned and written at a time when phase 1 is finished
 
 
 class LeaseLost(RuntimeError):
     """The worker no longer holds the batch (another worker took it over): roll back."""
+
+
+class SnapshotMissed(RuntimeError):
+    """A record needs an identifier the scan of the upload did not see (written in an unusual
+    way): roll back and apply the checked records with :func:`apply_checked`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,96 +81,246 @@ def taiwan_local(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(TAIWAN).replace(tzinfo=None)
 
 
-def _flush(
-    conn: Connection,
-    pending: list[PreparedVisit],
-    stored: set[str],
-    batch: Batch,
-    now: dt.datetime,
-) -> None:
-    """Store pending visit versions: first versions of new visits by the fast insert, the rest
-    (corrections, several versions in one batch, a concurrent insert) by ``upsert_visits``."""
-    if not pending:
-        return
-    counts: dict[str, int] = {}
-    for p in pending:
-        counts[p.m15] = counts.get(p.m15, 0) + 1
-    fast = [p for p in pending if counts[p.m15] == 1 and p.m15 not in stored]
-    inserted = q.insert_new_visits(conn, fast, batch_id=batch.id, received_at=batch.received_at)
-    rest = [p.to_visit(batch.id, batch.received_at) for p in pending if p.m15 not in inserted]
-    if rest:
-        upsert_visits(conn, rest, now=now)
-    stored.update(p.m15 for p in pending)
-    pending.clear()
+class _Apply:
+    """One batch's phase 2 in the caller's transaction, fed its records part by part."""
 
+    def __init__(
+        self,
+        conn: Connection,
+        batch: Batch,
+        version: str | None,
+        *,
+        worker: str,
+        now: dt.datetime,
+        file_errors: Sequence[FileError] = (),
+    ) -> None:
+        self.conn = conn
+        self.batch = batch
+        self.worker = worker
+        self.now = now
+        self.file_error = file_errors[0] if file_errors else None
+        if self.file_error is not None:
+            self.mode = "rejected"  # nothing is applied; every record is still reported
+        elif batch.kind == "A1" and version in ("2.0", "1.0"):
+            self.mode = f"A1 {version}"
+        elif batch.kind == "A2" and version == "2.0":
+            self.mode = "A2"
+        else:
+            self.mode = "report"
+        self.version = version
+        self.planner: Planner | None = None
+        self.stored: set[str] = set()  # M15s with a stored visit (before or in this batch)
+        self.pending: list[PreparedVisit] = []
+        self.refills: dict[tuple[str, int], RefillFacts | None] = {}
+        self.records = self.valid = self.orders = self.bad_orders = self.applied = 0
+        c = record_outcomes.c
+        self.flags = {b: q.bound(conn, c.valid, b) for b in (False, True)}
+        self.findings_json: dict[tuple[tuple[str | None, str], ...], str] = {(): "[]"}
 
-def _apply_v2(
-    conn: Connection, batch: Batch, records: Sequence[CheckedRecord], now: dt.datetime
-) -> tuple[dict[int, Plan], set[int]]:
-    facts = [r.facts for r in records if r.facts is not None]
-    if not facts:
-        return {}, set()
-    snapshot = load_snapshot(conn, facts)
-    plans = plan_batch(facts, snapshot, ChainContext(taiwan_local(batch.received_at)))
-    prepared = {r.index: r.visit for r in records if r.visit is not None}
-    stored = {m15 for m15 in snapshot.visits}
-    pending: list[PreparedVisit] = []
-    refills: dict[tuple[str, int], RefillFacts | None] = {}
-    applied: set[int] = set()
-    for f, p in zip(facts, plans, strict=True):
-        if not p.valid:
-            continue
+    @property
+    def stateful(self) -> bool:
+        """The stateful rules run and visits change: a format-2.0 A1 upload."""
+        return self.mode == "A1 2.0"
+
+    def begin(self, keys: SnapshotKeys | None) -> None:
+        """Lock, and load the snapshot for ``keys`` (stateful batches)."""
+        conn, batch = self.conn, self.batch
+        if not hold_batch(conn, batch.id, self.worker):
+            raise LeaseLost(f"batch {batch.id} was taken over by another worker")
+        q.lock_apply(conn)
+        q.delete_outcomes(conn, batch.id)  # left from an earlier attempt
+        if self.stateful:
+            assert keys is not None
+            snapshot = load_snapshot_for(conn, keys)
+            self.planner = Planner(snapshot, ChainContext(taiwan_local(batch.received_at)))
+            self.stored = set(snapshot.visits)
+
+    def add(self, part: Sequence[CheckedRecord]) -> None:
+        """Plan and write the next records (in file order) and store their outcomes."""
+        extra = self._v1(part) if self.mode == "A1 1.0" else {}
+        if self.mode == "A2":
+            rows = [r.match for r in part if isinstance(r.match, PrecheckRecord)]
+            insert_precheck_records(self.conn, rows)
+        batch_id = self.batch.id
+        flags = self.flags
+        planner = self.planner
+        outcomes: list[tuple[Any, ...]] = []
+        for r in part:
+            findings = r.findings
+            ok = r.valid
+            applied = False
+            if planner is not None and r.facts is not None:
+                p = planner.plan(r.facts)
+                if p.findings:
+                    findings = findings + p.findings
+                    ok = ok and p.valid
+                if p.valid:
+                    applied = self._effects(r, p)
+            finding = extra.get(r.index)
+            if finding is not None:
+                findings = (*findings, finding)
+                ok = False
+            outcomes.append(
+                (
+                    batch_id,
+                    r.index,
+                    r.line,
+                    r.m15[:20] if r.m15 else None,
+                    flags[ok],
+                    flags[applied],
+                    self._json(findings),
+                )
+            )
+            self.valid += ok
+            self.applied += applied
+            self.orders += r.orders
+            self.bad_orders += r.invalid_orders
+        self.records += len(part)
+        self._flush()
+        q.insert_outcome_rows(self.conn, outcomes)
+
+    def _effects(self, r: CheckedRecord, p: Plan) -> bool:
+        """Carry out a valid record's effects; whether it changed stored data."""
+        applied = False
         for effect in p.effects:
             if isinstance(effect, StoreVisit):
-                visit = prepared.get(f.index)
-                if visit is not None:
-                    pending.append(visit)
-                    applied.add(f.index)
+                if r.visit is not None:
+                    self.pending.append(r.visit)
+                    applied = True
             elif isinstance(effect, DeleteVisit):
-                _flush(conn, pending, stored, batch, now)
+                self._flush()  # earlier versions first, in receiving order
                 outcome = mark_visit_deleted(
-                    conn,
+                    self.conn,
                     effect.m15,
-                    batch_id=batch.id,
-                    record_index=f.index,
-                    received_at=batch.received_at,
-                    now=now,
+                    batch_id=self.batch.id,
+                    record_index=r.index,
+                    received_at=self.batch.received_at,
+                    now=self.now,
                 )
-                if outcome == "deleted":
-                    applied.add(f.index)
-            else:
-                refills[(effect.m15, effect.refill_no)] = effect.refill
-                applied.add(f.index)
-    _flush(conn, pending, stored, batch, now)
-    q.write_refills(
-        conn,
-        [r for r in refills.values() if r is not None],
-        [k for k, r in refills.items() if r is None],
-        batch_id=batch.id,
-        now=now,
-    )
-    return {f.index: p for f, p in zip(facts, plans, strict=True)}, applied
+                applied = applied or outcome == "deleted"
+            elif isinstance(effect, SetRefill):
+                self.refills[(effect.m15, effect.refill_no)] = effect.refill
+                applied = True
+        return applied
 
+    def _flush(self) -> None:
+        """Store pending visit versions: first versions of new visits by the fast insert, the
+        rest (corrections, several versions in one batch, a concurrent insert) by
+        ``upsert_visits``."""
+        pending = self.pending
+        if not pending:
+            return
+        batch, stored = self.batch, self.stored
+        counts: dict[str, int] = {}
+        for p in pending:
+            counts[p.m15] = counts.get(p.m15, 0) + 1
+        fast = [p for p in pending if counts[p.m15] == 1 and p.m15 not in stored]
+        inserted = q.insert_new_visits(
+            self.conn, fast, batch_id=batch.id, received_at=batch.received_at
+        )
+        rest = [p for p in pending if p.m15 not in inserted]
+        if rest:
+            dialect = self.conn.dialect
+            visits = [p.to_visit(dialect, batch.id, batch.received_at) for p in rest]
+            upsert_visits(self.conn, visits, now=self.now)
+        stored.update(counts)
+        pending.clear()
 
-def _apply_v1(conn: Connection, records: Sequence[CheckedRecord]) -> dict[int, Finding]:
-    """1.0 records: Y000 when the visit is stored in 2.0 already (same person, visit time and
-    institution); every record kept for the 1.0-vs-2.0 report with its success flag."""
-    rule = service_spec().findings["already_v2"]
-    rows = [r for r in records if isinstance(r.match, V1Record)]
-    hashes = [r.match.person_hash for r in rows if r.valid and r.match and r.match.person_hash]
-    keys = q.v2_visit_keys(conn, [h for h in hashes if h is not None])
-    extra: dict[int, Finding] = {}
-    out: list[V1Record] = []
-    for r in rows:
-        m = r.match
-        assert isinstance(m, V1Record)
-        key = (m.person_hash, m.visit_at, m.institution_code)
-        if r.valid and m.person_hash is not None and key in keys:
-            extra[r.index] = Finding(rule.field, rule.code)
-            m = replace(m, success=False)
-        out.append(m)
-    insert_v1_records(conn, out)
-    return extra
+    def _v1(self, part: Sequence[CheckedRecord]) -> dict[int, Finding]:
+        """1.0 records: Y000 when the visit is stored in 2.0 already (same person, visit time
+        and institution); every record kept for the 1.0-vs-2.0 report with its success flag."""
+        rule = service_spec().findings["already_v2"]
+        rows = [r for r in part if isinstance(r.match, V1Record)]
+        hashes = [r.match.person_hash for r in rows if r.valid and r.match and r.match.person_hash]
+        keys = q.v2_visit_keys(self.conn, [h for h in hashes if h is not None])
+        extra: dict[int, Finding] = {}
+        out: list[V1Record] = []
+        for r in rows:
+            m = r.match
+            assert isinstance(m, V1Record)
+            key = (m.person_hash, m.visit_at, m.institution_code)
+            if r.valid and m.person_hash is not None and key in keys:
+                extra[r.index] = Finding(rule.field, rule.code)
+                m = replace(m, success=False)
+            out.append(m)
+        insert_v1_records(self.conn, out)
+        return extra
+
+    def _json(self, findings: Sequence[Finding]) -> str:
+        """The outcome's findings as JSON text (the same few combinations recur: kept)."""
+        key = tuple([(f.field, f.code) for f in findings]) if findings else ()
+        text = self.findings_json.get(key)
+        if text is None:
+            text = json.dumps([list(f) for f in key], ensure_ascii=False, separators=(",", ":"))
+            self.findings_json[key] = text
+        return text
+
+    def finish(self, before_commit: BeforeCommit | None) -> Applied:
+        """The refills, the batch's outcome and the audit entry."""
+        conn, batch, now = self.conn, self.batch, self.now
+        self._flush()
+        if self.stateful:
+            q.write_refills(
+                conn,
+                [r for r in self.refills.values() if r is not None],
+                [k for k, r in self.refills.items() if r is None],
+                batch_id=batch.id,
+                now=now,
+            )
+        status, error_code, detail = "done", None, None
+        if self.file_error is not None:
+            status, error_code = "rejected", self.file_error.code
+            detail = self.file_error.detail or None
+        counts = BatchCounts(
+            records=self.records,
+            valid_records=self.valid,
+            orders=self.orders,
+            valid_orders=self.orders - self.bad_orders,
+            invalid_records=self.records - self.valid,
+            invalid_orders=self.bad_orders,
+            applied_records=self.applied,
+        )
+        held = finish_batch(
+            conn,
+            batch.id,
+            self.worker,
+            status=status,
+            counts=counts,
+            format_version=self.version,
+            error_code=error_code,
+            error_detail=detail,
+            now=now,
+        )
+        if not held:
+            raise LeaseLost(f"batch {batch.id} was taken over by another worker")
+        append_audit(
+            conn,
+            AuditEntry(
+                action="batch.process",
+                object_type="batch",
+                object_id=str(batch.id),
+                institution_code=batch.institution_code,
+                detail={
+                    "status": status,
+                    "records": self.records,
+                    "valid": self.valid,
+                    "applied": self.applied,
+                    "worker": self.worker,
+                },
+            ),
+            now=now,
+        )
+        log.info(
+            "batch %d %s: %d records, %d valid, %d applied",
+            batch.id,
+            status,
+            self.records,
+            self.valid,
+            self.applied,
+        )
+        if before_commit is not None:
+            before_commit(batch.id)
+        return Applied(status, counts, error_code)
 
 
 def apply_checked(
@@ -159,95 +334,34 @@ def apply_checked(
 ) -> Applied:
     """Apply a checked batch in the caller's transaction (which must be a unit of work: it is
     committed by the caller). :class:`LeaseLost` when the worker lost the batch."""
-    q.lock_apply(conn)
-    plans: dict[int, Plan] = {}
-    extra: dict[int, Finding] = {}
-    applied: set[int] = set()
-    status, error_code, detail = "done", None, None
-    if checked.file_errors:
-        status, error_code = "rejected", checked.file_errors[0].code
-        detail = checked.file_errors[0].detail or None
-    elif batch.kind == "A1" and checked.version == "2.0":
-        plans, applied = _apply_v2(conn, batch, checked.records, now)
-    elif batch.kind == "A1" and checked.version == "1.0":
-        extra = _apply_v1(conn, checked.records)
-    elif batch.kind == "A2" and checked.version == "2.0":
-        rows = [r.match for r in checked.records if isinstance(r.match, PrecheckRecord)]
-        insert_precheck_records(conn, rows)
-    outcomes: list[RecordOutcome] = []
-    records = valid = orders = bad_orders = 0
-    for r in checked.records:
-        findings = list(r.findings)
-        ok = r.valid
-        p = plans.get(r.index)
-        if p is not None:
-            findings.extend(p.findings)
-            ok = ok and p.valid
-        if r.index in extra:
-            findings.append(extra[r.index])
-            ok = False
-        outcomes.append(
-            RecordOutcome(
-                record_index=r.index,
-                valid=ok,
-                findings=tuple((f.field, f.code) for f in findings),
-                m15=r.m15[:20] if r.m15 else None,
-                line=r.line,
-                applied=r.index in applied,
-            )
-        )
-        records += 1
-        valid += ok
-        orders += r.orders
-        bad_orders += r.invalid_orders
-    q.insert_outcomes(conn, batch.id, outcomes)
-    counts = BatchCounts(
-        records=records,
-        valid_records=valid,
-        orders=orders,
-        valid_orders=orders - bad_orders,
-        invalid_records=records - valid,
-        invalid_orders=bad_orders,
-        applied_records=len(applied),
+    run = _Apply(
+        conn, batch, checked.version, worker=worker, now=now, file_errors=checked.file_errors
     )
-    held = finish_batch(
-        conn,
-        batch.id,
-        worker,
-        status=status,
-        counts=counts,
-        format_version=checked.version,
-        error_code=error_code,
-        error_detail=detail,
-        now=now,
-    )
-    if not held:
-        raise LeaseLost(f"batch {batch.id} was taken over by another worker")
-    append_audit(
-        conn,
-        AuditEntry(
-            action="batch.process",
-            object_type="batch",
-            object_id=str(batch.id),
-            institution_code=batch.institution_code,
-            detail={
-                "status": status,
-                "records": records,
-                "valid": valid,
-                "applied": len(applied),
-                "worker": worker,
-            },
-        ),
-        now=now,
-    )
-    log.info(
-        "batch %d %s: %d records, %d valid, %d applied",
-        batch.id,
-        status,
-        records,
-        valid,
-        len(applied),
-    )
-    if before_commit is not None:
-        before_commit(batch.id)
-    return Applied(status, counts, error_code)
+    facts = [r.facts for r in checked.records if r.facts is not None]
+    run.begin(SnapshotKeys.of(facts) if run.stateful else None)
+    for part in chunks(checked.records, _PART):
+        run.add(part)
+    return run.finish(before_commit)
+
+
+def apply_stream(
+    conn: Connection,
+    batch: Batch,
+    stream: CheckStream,
+    *,
+    worker: str,
+    now: dt.datetime,
+    before_commit: BeforeCommit | None = None,
+) -> Applied:
+    """Apply a batch whose parts are still being checked (:meth:`CheckPool.stream`), each part
+    as soon as it is ready, in the caller's transaction. Besides :class:`LeaseLost`, raises
+    :class:`~nhihub.service.checking.PartFileErrors` and :class:`SnapshotMissed`: the caller
+    rolls back and applies the batch from a finished phase 1 instead."""
+    run = _Apply(conn, batch, stream.version, worker=worker, now=now)
+    keys = stream.keys if run.stateful else None
+    run.begin(keys)
+    for part in stream.parts():
+        if keys is not None and not keys.covers(r.facts for r in part if r.facts is not None):
+            raise SnapshotMissed(f"batch {batch.id}: an identifier escaped the scan")
+        run.add(part)
+    return run.finish(before_commit)

@@ -467,14 +467,24 @@ def _plan_cancel(rec: RecordFacts, state: ChainState, ctx: ChainContext, *, canc
     return out.plan()
 
 
+class Planner:
+    """The fold of :func:`plan_batch`, fed one record at a time in receiving order (so a batch
+    can be planned and written part by part while the rest is still being read)."""
+
+    def __init__(self, snapshot: Snapshot, ctx: ChainContext) -> None:
+        self._state = ChainState(snapshot, ctx.spec)
+        self._ctx = ctx
+
+    def plan(self, rec: RecordFacts) -> Plan:
+        """The record's plan; a valid record's effects are seen by the records after it."""
+        p = plan(rec, self._state, self._ctx)
+        if p.valid:
+            self._state.apply(rec, p.effects)
+        return p
+
+
 def plan_batch(records: Sequence[RecordFacts], snapshot: Snapshot, ctx: ChainContext) -> list[Plan]:
     """Plan every record in receiving order; each valid record's effects are seen by the later
     ones. The snapshot is not changed."""
-    state = ChainState(snapshot, ctx.spec)
-    plans: list[Plan] = []
-    for rec in records:
-        p = plan(rec, state, ctx)
-        if p.valid:
-            state.apply(rec, p.effects)
-        plans.append(p)
-    return plans
+    planner = Planner(snapshot, ctx)
+    return [planner.plan(rec) for rec in records]

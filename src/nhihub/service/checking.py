@@ -5,11 +5,14 @@ in worker processes.
 Per record: the pre-check findings (:func:`nhihub.checks.check_record`, with the upload's version
 and received time) plus 07 when the record's institution is not the uploader's; then, for what
 the batch will store, the prepared rows: a visit version (person ID encrypted, record JSON
-serialised) and the facts the stateful rules need, or the 1.0 / pre-check report row.
+serialised, values as the database driver takes them) and the facts the stateful rules need, or
+the 1.0 / pre-check report row.
 
 Parallel reading follows :mod:`nhihub.precheck.runner`: a cleanly framed file is cut at ``<REC>``
-offsets and each part is read as a small document; any file error in a part makes the whole
-upload be read again serially, so structural errors are reported exactly as a serial read does.
+offsets and each part is read as a small document. :meth:`CheckPool.stream` hands the parts'
+results over in file order as they come, so phase 2 can store the first parts while the others
+are still read; any file error in a part makes the whole upload be read again serially, so
+structural errors are reported exactly as a serial read does.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import json
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, TypeVar
+
+from sqlalchemy import Dialect
 
 from nhihub.checks import CheckContext, check_record, is_valid, order_counts, skipped_checks
 from nhihub.config import Settings
@@ -33,102 +38,24 @@ from nhihub.formats.model import FileError, Finding, Record
 from nhihub.precheck.context import build_context
 from nhihub.protect import PiiCipher
 from nhihub.service.facts import RecordFacts, record_facts
+from nhihub.service.prepared import PreparedVisit, date_binds, dialect_label
+from nhihub.service.snapshot import SnapshotKeys
 from nhihub.service.spec import service_spec
-from nhihub.storage import (
-    OrderLine,
-    PrecheckRecord,
-    V1Record,
-    Visit,
-    precheck_record_of,
-    v1_record_of,
-    visit_from_record,
+from nhihub.storage import PrecheckRecord, V1Record, precheck_record_of, v1_record_of
+from nhihub.storage.mapping import (
+    Layout,
+    layout,
+    order_values,
+    parse_date,
+    parse_datetime,
+    record_json_text,
 )
-from nhihub.storage.mapping import person_id_of, record_fields
 
 Tick = Callable[[], None]
 _TICK_EVERY = 1000
 _M15_LENGTH = 20
 _M07_LENGTH = 2
 _Match = TypeVar("_Match", V1Record, PrecheckRecord)
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedVisit:
-    """A visit version ready to store: person ID encrypted and hashed, record JSON as text
-    (serialised where the record was read, possibly in a worker process)."""
-
-    m15: str
-    institution_code: str
-    person_hash: bytes
-    person_enc: bytes
-    birth_date: dt.date | None
-    visit_at: dt.datetime | None
-    category: str | None
-    h00: str | None
-    h01: str
-    m12: str | None
-    m16: str | None
-    m52: str | None
-    record_json: str
-    orders: tuple[OrderLine, ...]
-    record_index: int
-
-    @classmethod
-    def of(cls, visit: Visit) -> PreparedVisit:
-        return cls(
-            m15=visit.m15,
-            institution_code=visit.institution_code,
-            person_hash=visit.person_hash,
-            person_enc=visit.person_enc,
-            birth_date=visit.birth_date,
-            visit_at=visit.visit_at,
-            category=visit.category,
-            h00=visit.h00,
-            h01=visit.h01,
-            m12=visit.m12,
-            m16=visit.m16,
-            m52=visit.m52,
-            record_json=json.dumps(visit.record, ensure_ascii=False, separators=(",", ":")),
-            orders=visit.orders,
-            record_index=visit.record_index,
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Plain tuples cross process boundaries several times faster than slotted dataclasses.
-        return (_rebuild_visit, (_visit_values(self), tuple(map(_order_values, self.orders))))
-
-    def to_visit(self, batch_id: int, received_at: dt.datetime) -> Visit:
-        return Visit(
-            m15=self.m15,
-            institution_code=self.institution_code,
-            person_hash=self.person_hash,
-            person_enc=self.person_enc,
-            birth_date=self.birth_date,
-            visit_at=self.visit_at,
-            category=self.category,
-            h00=self.h00,
-            h01=self.h01,
-            m12=self.m12,
-            m16=self.m16,
-            m52=self.m52,
-            record=json.loads(self.record_json),
-            batch_id=batch_id,
-            record_index=self.record_index,
-            received_at=received_at,
-            orders=self.orders,
-        )
-
-
-_VISIT_SCALARS = tuple(f for f in PreparedVisit.__dataclass_fields__ if f != "orders")
-_visit_values = attrgetter(*_VISIT_SCALARS)
-_order_values = attrgetter(*OrderLine.__dataclass_fields__)
-
-
-def _rebuild_visit(values: tuple[Any, ...], orders: tuple[tuple[Any, ...], ...]) -> PreparedVisit:
-    return PreparedVisit(
-        **dict(zip(_VISIT_SCALARS, values, strict=True)),
-        orders=tuple(OrderLine(*o) for o in orders),
-    )
 
 
 @dataclass(slots=True)
@@ -149,6 +76,7 @@ class CheckedRecord:
     match: V1Record | PrecheckRecord | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # Plain tuples cross process boundaries several times faster than slotted dataclasses.
         facts = None if self.facts is None else _fact_values(self.facts)
         findings = tuple((f.field, f.code) for f in self.findings)
         head = (self.index, self.line, self.version, self.m15, findings, self.valid)
@@ -173,17 +101,17 @@ def _rebuild_checked(
     match: V1Record | PrecheckRecord | None,
 ) -> CheckedRecord:
     return CheckedRecord(
-        index=index,
-        line=line,
-        version=version,
-        m15=m15,
-        findings=tuple(Finding(f, c) for f, c in findings),
-        valid=valid,
-        orders=orders,
-        invalid_orders=invalid_orders,
-        facts=None if facts is None else RecordFacts(*facts),
-        visit=visit,
-        match=match,
+        index,
+        line,
+        version,
+        m15,
+        tuple([Finding(f, c) for f, c in findings]) if findings else (),
+        valid,
+        orders,
+        invalid_orders,
+        None if facts is None else RecordFacts(*facts),
+        visit,
+        match,
     )
 
 
@@ -197,7 +125,8 @@ class CheckedUpload:
 
 @dataclass(frozen=True, slots=True)
 class CheckJob:
-    """What phase 1 needs to know about the batch (picklable, sent to worker processes)."""
+    """What phase 1 needs to know about the batch (picklable, sent to worker processes).
+    ``dialect``: the database the prepared rows are for (:func:`dialect_label`)."""
 
     batch_id: int
     institution: str
@@ -206,6 +135,7 @@ class CheckJob:
     received_at: dt.datetime  # aware UTC: the checks' as_of
     settings: Settings
     decode: bool = False  # a real issuing key is configured: run the decode checks
+    dialect: str = "sqlite+pysqlite"
 
 
 def check_job(
@@ -215,10 +145,13 @@ def check_job(
     channel: str,
     received_at: dt.datetime,
     settings: Settings,
+    dialect: Dialect | None = None,
 ) -> CheckJob:
-    """A job for the batch; whether identifiers are decoded follows the configured keyring."""
+    """A job for the batch; whether identifiers are decoded follows the configured keyring.
+    ``dialect``: of the database the batch is stored in (default SQLite)."""
     decode = build_context(received_at).decode
-    return CheckJob(batch_id, institution, kind, channel, received_at, settings, decode)
+    label = "sqlite+pysqlite" if dialect is None else dialect_label(dialect)
+    return CheckJob(batch_id, institution, kind, channel, received_at, settings, decode, label)
 
 
 def _context(job: CheckJob, version: str | None) -> CheckContext:
@@ -227,16 +160,24 @@ def _context(job: CheckJob, version: str | None) -> CheckContext:
 
 
 class _Checker:
-    """Checks records of one upload in order (serially, or one part of it)."""
+    """Checks records of one upload in order (serially, or one part of it whose first record is
+    ``first_index`` + 1, on line ``first_line`` + its line in the part)."""
 
-    def __init__(self, job: CheckJob, version: str | None) -> None:
+    def __init__(
+        self, job: CheckJob, version: str | None, first_index: int = 0, first_line: int = 0
+    ) -> None:
         self.job = job
         self.version = version
+        self.first_index = first_index
+        self.first_line = first_line
         self.ctx: CheckContext | None = None if version is None else _context(job, version)
         self.cipher: PiiCipher = job.settings.cipher()
-        self.store_ops = service_spec().store_ops
-        rule = service_spec().findings["foreign_record"]
-        self.foreign_code = rule.code
+        spec = service_spec()
+        self.store_ops = spec.store_ops
+        self.foreign_code = spec.findings["foreign_record"].code
+        self.binds = date_binds(job.dialect)
+        # A person often has several visits in one upload: hash each person ID once.
+        self.hashes: dict[str, bytes] = {}
 
     def context(self, record: Record) -> CheckContext:
         if self.ctx is None:
@@ -244,16 +185,22 @@ class _Checker:
             self.ctx = _context(self.job, record.version)
         return self.ctx
 
+    def lookup_hash(self, person_id: str) -> bytes:
+        digest = self.hashes.get(person_id)
+        if digest is None:
+            digest = self.hashes[person_id] = self.cipher.lookup_hash(person_id)
+        return digest
+
     def check(self, record: Record) -> CheckedRecord:
         job = self.job
+        record.index += self.first_index
+        record.line += self.first_line
         findings = check_record(record, self.context(record))
-        institution_field = (
-            record_fields().get(record.version, {}).get("mb1", {}).get("institution_code")
-        )
-        if institution_field is not None:
-            value = record.mb1.get(institution_field)
+        lay = _layout(record.version)
+        if lay is not None and lay.institution_code:
+            value = record.mb1.get(lay.institution_code)
             if value is not None and value != job.institution:
-                findings.append(Finding(institution_field, self.foreign_code))
+                findings.append(Finding(lay.institution_code, self.foreign_code))
         valid = is_valid(findings)
         orders, bad_orders = order_counts(record, findings)
         out = CheckedRecord(
@@ -268,20 +215,11 @@ class _Checker:
         )
         same_version = record.version == self.version
         if job.kind == "A1" and record.version == "2.0" and valid and same_version:
-            person_hash: bytes | None = None
+            assert lay is not None
+            person = record.mb1.get(lay.person_id) or None
+            person_hash = None if person is None else self.lookup_hash(person)
             if record.header.get("H01") in self.store_ops:
-                visit = visit_from_record(
-                    record,
-                    self.cipher,
-                    batch_id=job.batch_id,
-                    received_at=job.received_at,
-                    institution_code=job.institution,
-                )
-                out.visit = PreparedVisit.of(visit)
-                person_hash = visit.person_hash
-            else:
-                person = person_id_of(record)
-                person_hash = None if person is None else self.cipher.lookup_hash(person)
+                out.visit = self.prepare_visit(record, lay, person, person_hash)
             out.facts = record_facts(record, batch_id=job.batch_id, person_hash=person_hash)
         elif job.kind == "A1" and record.version == "1.0" and same_version:
             v1 = v1_record_of(
@@ -305,6 +243,45 @@ class _Checker:
             out.match = dataclasses.replace(self._fit(pre), m15=m15)
         return out
 
+    def prepare_visit(
+        self, record: Record, lay: Layout, person: str | None, person_hash: bytes | None
+    ) -> PreparedVisit:
+        """The row :func:`nhihub.storage.visit_from_record` describes, built in one pass."""
+        mb1 = record.mb1
+        m15 = mb1.get(lay.m15) or None
+        institution = mb1.get(lay.institution_code) or self.job.institution
+        if m15 is None or person is None or person_hash is None:
+            raise ValueError("a stored visit needs M15, M03 and an institution code")
+        birth_date = parse_date(mb1.get(lay.birth_date) or None)
+        visit_at = parse_datetime(mb1.get(lay.visit_at) or None)
+        visit_date = None if visit_at is None else visit_at.date()
+        binds = self.binds
+        bind_date, bind_at = binds["birth_date"], binds["visit_at"]
+        if bind_date is not None:
+            birth_date = None if birth_date is None else bind_date(birth_date)
+            visit_date = None if visit_date is None else bind_date(visit_date)
+        if bind_at is not None and visit_at is not None:
+            visit_at = bind_at(visit_at)
+        header = record.header
+        row = (
+            m15,
+            institution,
+            person_hash,
+            self.cipher.encrypt(person),
+            birth_date,
+            visit_at,
+            visit_date,
+            mb1.get(lay.category) or None,
+            header.get(lay.h00) or None,
+            header.get(lay.h01) or "A",
+            mb1.get(lay.m12) or None,
+            mb1.get(lay.m16) or None,
+            mb1.get(lay.m52) or None,
+            record.index,
+            record_json_text(record),
+        )
+        return PreparedVisit(row, tuple(order_values(record)))
+
     def _fit(self, row: _Match) -> _Match:
         """Report rows keep invalid records too: the uploader's code (a valid record has it
         anyway, 07 otherwise) and no value longer than its column."""
@@ -312,13 +289,22 @@ class _Checker:
         return dataclasses.replace(row, institution_code=self.job.institution, category=category)
 
 
+def _layout(version: str) -> Layout | None:
+    try:
+        return layout(version)
+    except ValueError:
+        return None
+
+
 def _check_items(
     items: Iterable[Record | FileError],
     job: CheckJob,
     version: str | None,
     tick: Tick | None,
+    first_index: int = 0,
+    first_line: int = 0,
 ) -> CheckedUpload:
-    checker = _Checker(job, version)
+    checker = _Checker(job, version, first_index, first_line)
     result = CheckedUpload()
     for item in items:
         if isinstance(item, FileError):
@@ -357,9 +343,10 @@ def _first_version(raw: bytes) -> str | None:
     return None
 
 
-def split_upload(raw: bytes, parts: int) -> list[_Part] | None:
-    """Cut a cleanly framed upload at ``<REC>`` offsets into about ``parts`` documents; ``None``
-    when the frame is not clean (then the upload is read serially)."""
+def split_upload(raw: bytes, parts: int, *, max_records: int | None = None) -> list[_Part] | None:
+    """Cut a cleanly framed upload at ``<REC>`` offsets into about ``parts`` documents (more
+    when a part would hold more than ``max_records``); ``None`` when the frame is not clean
+    (then the upload is read serially) or there are fewer than two records per part."""
     head = raw[:4096]
     open_at = head.find(b"<RECS>")
     if open_at < 0 or raw.count(b"<RECS>") != 1 or b"<!" in head[:open_at]:
@@ -376,6 +363,8 @@ def split_upload(raw: bytes, parts: int) -> list[_Part] | None:
     if len(offsets) < parts * 2:
         return None
     per = -(-len(offsets) // parts)
+    if max_records is not None:
+        per = max(1, min(per, max_records))
     cuts = [offsets[k] for k in range(0, len(offsets), per)]
     bounds = [*cuts, close_at]
     # The prolog goes on the part's first line, so line numbers only need an offset.
@@ -390,17 +379,93 @@ def split_upload(raw: bytes, parts: int) -> list[_Part] | None:
 
 
 def _check_part(part: _Part, job: CheckJob, version: str | None) -> CheckedUpload:
-    result = _check_items(iter_upload(io.BytesIO(part.doc)), job, version, None)
-    for r in result.records:
-        r.index += part.first_index
-        r.line += part.first_line
-        if r.facts is not None:
-            r.facts = dataclasses.replace(r.facts, index=r.index, order_key=(job.batch_id, r.index))
-        if r.visit is not None:
-            r.visit = dataclasses.replace(r.visit, record_index=r.index)
-        if r.match is not None:
-            r.match = dataclasses.replace(r.match, record_index=r.index)
-    return result
+    doc = iter_upload(io.BytesIO(part.doc))
+    return _check_items(doc, job, version, None, part.first_index, part.first_line)
+
+
+# M15 / M16 as written; values are stripped of XML white space as the reader does.
+_KEY_FIELD = re.compile(rb"<(M1[56])>([^<]*)</M1[56]>")
+_XML_SPACE = b" \t\r\n"
+
+
+def scan_keys(raw: bytes) -> SnapshotKeys:
+    """The M15 and M16 values an upload's bytes show, every M15 a target: a superset of the
+    snapshot keys of its valid records, unless a value is written in an unusual way (an entity,
+    CDATA, not ASCII) - which :meth:`SnapshotKeys.covers` detects once the records are read."""
+    m15s: set[str] = set()
+    m16s: set[str] = set()
+    for m in _KEY_FIELD.finditer(raw):
+        value = m.group(2).strip(_XML_SPACE)
+        if value and value.isascii():
+            (m15s if m.group(1) == b"M15" else m16s).add(value.decode("ascii"))
+    m15 = frozenset(m15s)
+    return SnapshotKeys(m15, frozenset(m16s), m15)
+
+
+class PartFileErrors(Exception):
+    """A part of the upload has file errors: it must be read serially (see module doc)."""
+
+
+class CheckStream:
+    """Phase 1 of a large upload running in the pool: :meth:`parts` yields each part's checked
+    records in file order as soon as that part is done. ``keys`` (format-2.0 A1 uploads): the
+    identifiers scanned in the bytes, for loading the snapshot before the records are read."""
+
+    def __init__(
+        self,
+        version: str,
+        futures: list[Future[CheckedUpload]],
+        keys: SnapshotKeys | None,
+    ) -> None:
+        self.version = version
+        self.keys = keys
+        self.records: list[CheckedRecord] = []  # every record yielded so far
+        self.skipped_checks: list[str] = []
+        self._futures = futures
+        self._next = 0
+
+    def parts(self) -> Iterator[list[CheckedRecord]]:
+        """The parts not yielded yet, in order. Raises :class:`PartFileErrors` (and cancels
+        the rest) when a part has file errors."""
+        futures = self._futures
+        while self._next < len(futures):
+            result = futures[self._next].result()
+            self._next += 1
+            if result.file_errors:
+                self.cancel()
+                raise PartFileErrors
+            self.records.extend(result.records)
+            self.skipped_checks = result.skipped_checks
+            yield result.records
+
+    def checked(self) -> CheckedUpload:
+        """Every part's records (waiting for those not done yet); :class:`PartFileErrors`."""
+        for _ in self.parts():
+            pass
+        return CheckedUpload(self.version, self.records, [], self.skipped_checks)
+
+    def cancel(self) -> None:
+        for f in self._futures:
+            f.cancel()
+
+
+def stream_parts(
+    raw: bytes, job: CheckJob, executor: Executor, jobs: int, *, part_records: int | None = None
+) -> CheckStream | None:
+    """Start checking ``raw`` in parts in ``executor``; ``None`` when it cannot be cut into
+    parts (then read it serially)."""
+    spec = service_spec()
+    limit = spec.part_records if part_records is None else part_records
+    parts = split_upload(raw, jobs * spec.parts_per_job, max_records=limit)
+    if parts is None:
+        return None
+    version = _first_version(raw)
+    if version is None:
+        return None
+    futures = [executor.submit(_check_part, p, job, version) for p in parts]
+    # scanned while the first parts are being read
+    keys = scan_keys(raw) if job.kind == "A1" and version == "2.0" else None
+    return CheckStream(version, futures, keys)
 
 
 def check_parallel(
@@ -410,25 +475,19 @@ def check_parallel(
     jobs: int,
     *,
     tick: Tick | None = None,
+    part_records: int | None = None,
 ) -> CheckedUpload:
     """Like :func:`check_serial`, the parts read in ``executor``; identical result."""
-    parts = split_upload(raw, jobs * service_spec().parts_per_job)
-    version = _first_version(raw) if parts is not None else None
-    if parts is None or version is None:
+    stream = stream_parts(raw, job, executor, jobs, part_records=part_records)
+    if stream is None:
         return check_serial(raw, job, tick=tick)
-    futures = [executor.submit(_check_part, p, job, version) for p in parts]
-    merged = CheckedUpload(version=version)
-    for future in futures:
-        result = future.result()
-        if result.file_errors:
-            for f in futures:
-                f.cancel()
-            return check_serial(raw, job, tick=tick)
-        merged.records.extend(result.records)
-        merged.skipped_checks = result.skipped_checks
-        if tick is not None:
-            tick()
-    return merged
+    try:
+        for _ in stream.parts():
+            if tick is not None:
+                tick()
+        return stream.checked()
+    except PartFileErrors:
+        return check_serial(raw, job, tick=tick)
 
 
 def default_jobs() -> int:
@@ -441,14 +500,24 @@ def default_jobs() -> int:
 
 class CheckPool:
     """Worker processes for checking large uploads, started on first use and kept (a running
-    worker checks batch after batch). ``jobs`` 1 never starts any."""
+    worker checks batch after batch). ``jobs`` 1 never starts any. ``min_bytes`` and
+    ``part_records`` replace the values of ``data/service.json`` (tests: tiny uploads)."""
 
-    def __init__(self, jobs: int | None = None) -> None:
+    def __init__(
+        self,
+        jobs: int | None = None,
+        *,
+        min_bytes: int | None = None,
+        part_records: int | None = None,
+    ) -> None:
         self.jobs = default_jobs() if jobs is None else max(1, jobs)
+        spec = service_spec()
+        self.min_bytes = spec.parallel_min_bytes if min_bytes is None else min_bytes
+        self.part_records = spec.part_records if part_records is None else part_records
         self._executor: ProcessPoolExecutor | None = None
 
     def wants(self, raw: bytes) -> bool:
-        return self.jobs > 1 and len(raw) >= service_spec().parallel_min_bytes
+        return self.jobs > 1 and len(raw) >= self.min_bytes
 
     def executor(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -465,7 +534,17 @@ class CheckPool:
     def check(self, raw: bytes, job: CheckJob, *, tick: Tick | None = None) -> CheckedUpload:
         if not self.wants(raw):
             return check_serial(raw, job, tick=tick)
-        return check_parallel(raw, job, self.executor(), self.jobs, tick=tick)
+        executor = self.executor()
+        return check_parallel(
+            raw, job, executor, self.jobs, tick=tick, part_records=self.part_records
+        )
+
+    def stream(self, raw: bytes, job: CheckJob) -> CheckStream | None:
+        """Start checking a large upload in the worker processes; ``None`` when it is read
+        serially (small, one process, or not cleanly framed)."""
+        if not self.wants(raw):
+            return None
+        return stream_parts(raw, job, self.executor(), self.jobs, part_records=self.part_records)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -54,6 +54,7 @@ class ServiceSpec:
     result_formats: dict[str, str]
     parallel_min_bytes: int
     parts_per_job: int
+    part_records: int
 
     def kind(self, name: str) -> RefillKind:
         for k in self.refill_kinds:
@@ -102,4 +103,5 @@ def service_spec() -> ServiceSpec:
         result_formats=_plain(raw["result_formats"]),
         parallel_min_bytes=int(parallel["min_bytes"]),
         parts_per_job=int(parallel["parts_per_job"]),
+        part_records=int(parallel["part_records"]),
     )

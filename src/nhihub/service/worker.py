@@ -28,8 +28,22 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from nhihub.config import Settings
-from nhihub.service.apply import BeforeCommit, LeaseLost, apply_checked
-from nhihub.service.checking import CheckPool, check_job
+from nhihub.service.apply import (
+    BeforeCommit,
+    LeaseLost,
+    SnapshotMissed,
+    apply_checked,
+    apply_stream,
+)
+from nhihub.service.checking import (
+    CheckedUpload,
+    CheckJob,
+    CheckPool,
+    CheckStream,
+    PartFileErrors,
+    check_job,
+    check_serial,
+)
 from nhihub.service.spec import service_spec
 from nhihub.service.uploads import purge_results
 from nhihub.storage import (
@@ -103,19 +117,45 @@ def _process(
     with read_only(engine) as conn:
         raw = load_raw(conn, batch.id, settings.cipher())
     job = check_job(
-        batch.id, batch.institution_code, batch.kind, batch.channel, batch.received_at, settings
+        batch.id,
+        batch.institution_code,
+        batch.kind,
+        batch.channel,
+        batch.received_at,
+        settings,
+        engine.dialect,
     )
-    checked = pool.check(raw, job, tick=_Renewer(engine, batch.id, worker, settings, now))
+    before_commit = None if hooks is None else hooks.before_commit
+    moment = utcnow() if now is None else now
+    stream = pool.stream(raw, job)
+    if stream is None:
+        checked = pool.check(raw, job, tick=_Renewer(engine, batch.id, worker, settings, now))
+    else:
+        # A large upload: its parts are stored while the later ones are still being read.
+        try:
+            with unit_of_work(engine) as conn:
+                apply_stream(
+                    conn, batch, stream, worker=worker, now=moment, before_commit=before_commit
+                )
+            return
+        except SnapshotMissed:  # rolled back: apply the checked records with a full snapshot
+            log.info("batch %d: identifiers outside the scan, applied again", batch.id)
+            checked = _all_parts(stream, raw, job)
+        except PartFileErrors:  # rolled back: read serially, to report the file errors exactly
+            log.info("batch %d: file errors in a part, read again serially", batch.id)
+            checked = check_serial(raw, job)
+        finally:
+            stream.cancel()
     del raw
     with unit_of_work(engine) as conn:
-        apply_checked(
-            conn,
-            batch,
-            checked,
-            worker=worker,
-            now=utcnow() if now is None else now,
-            before_commit=None if hooks is None else hooks.before_commit,
-        )
+        apply_checked(conn, batch, checked, worker=worker, now=moment, before_commit=before_commit)
+
+
+def _all_parts(stream: CheckStream, raw: bytes, job: CheckJob) -> CheckedUpload:
+    try:
+        return stream.checked()
+    except PartFileErrors:
+        return check_serial(raw, job)
 
 
 def _give_up(

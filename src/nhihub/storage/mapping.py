@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -34,20 +35,70 @@ def _spec(version: str) -> dict[str, Any]:
     return spec
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The field ids of one format version that fill storage columns (from
+    ``data/record-fields.json``); ``""`` where the version has no such field."""
+
+    version: str
+    person_id: str
+    birth_date: str
+    institution_code: str
+    category: str
+    visit_at: str
+    m12: str
+    m15: str
+    m16: str
+    m52: str
+    h00: str
+    h01: str
+    orders: tuple[tuple[str, str], ...]  # (order_lines column, MB2 field id)
+    pii: frozenset[str]
+
+
+@cache
+def layout(version: str) -> Layout:
+    spec = _spec(version)
+    mb1: dict[str, str] = spec["mb1"]
+    return Layout(
+        version=version,
+        **{name: mb1.get(name, "") for name in _MB1_COLUMNS},
+        h00=spec["header"]["h00"],
+        h01=spec["header"]["h01"],
+        orders=tuple(spec["mb2"].items()),
+        pii=frozenset(spec["pii"]),
+    )
+
+
+_MB1_COLUMNS = (
+    "person_id",
+    "birth_date",
+    "institution_code",
+    "category",
+    "visit_at",
+    "m12",
+    "m15",
+    "m16",
+    "m52",
+)
+
+
 def _field(record: Record, name: str) -> str | None:
-    field_id = _spec(record.version)["mb1"].get(name)
+    field_id: str = getattr(layout(record.version), name)
     value = record.mb1.get(field_id) if field_id else None
     return value or None
 
 
-def _date(value: str | None) -> dt.date | None:
+def parse_date(value: str | None) -> dt.date | None:
+    """A 民國 date as written in the file, ``None`` when absent or not a date."""
     try:
         return None if value is None else parse_roc_date(value)
     except RocDateError:
         return None
 
 
-def _datetime(value: str | None) -> dt.datetime | None:
+def parse_datetime(value: str | None) -> dt.datetime | None:
+    """A 民國 date-time as written in the file, ``None`` when absent or not a date-time."""
     try:
         return None if value is None else parse_roc_datetime(value)
     except RocDateError:
@@ -60,7 +111,7 @@ def person_id_of(record: Record) -> str | None:
 
 def record_json(record: Record) -> dict[str, Any]:
     """The record as JSON-ready data, without the person ID fields."""
-    pii = set(_spec(record.version)["pii"])
+    pii = layout(record.version).pii
     return {
         "version": record.version,
         "header": dict(record.header),
@@ -69,15 +120,41 @@ def record_json(record: Record) -> dict[str, Any]:
     }
 
 
-def order_lines_of(record: Record) -> tuple[OrderLine, ...]:
-    columns: dict[str, str] = _spec(record.version)["mb2"]
-    lines = []
+# Compact, and without the cycle check: a record is plain dicts of strings.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
+def record_json_text(record: Record) -> str:
+    """:func:`record_json` serialised compactly (the text stored in ``visits.record``), without
+    copying the record first."""
+    mb1 = record.mb1
+    pii = layout(record.version).pii
+    if not pii.isdisjoint(mb1):
+        mb1 = {k: v for k, v in mb1.items() if k not in pii}
+    data = {"version": record.version, "header": record.header, "mb1": mb1, "mb2": record.mb2}
+    return _JSON.encode(data)
+
+
+def order_values(record: Record) -> list[tuple[Any, ...]]:
+    """The order lines' values, in ``line_no`` then ``layout().orders`` column order: texts as
+    written (``None`` when absent or empty), ``days`` a number when it is digits."""
+    columns = layout(record.version).orders
+    lines: list[tuple[Any, ...]] = []
     for n, data in enumerate(record.mb2, 1):
-        values: dict[str, Any] = {name: data.get(fid) or None for name, fid in columns.items()}
-        days = values.get("days")
-        values["days"] = int(days) if days is not None and days.isdigit() else None
-        lines.append(OrderLine(line_no=n, **values))
-    return tuple(lines)
+        values: list[Any] = [n]
+        for name, fid in columns:
+            text = data.get(fid) or None
+            if name == "days":
+                values.append(int(text) if text is not None and text.isdigit() else None)
+            else:
+                values.append(text)
+        lines.append(tuple(values))
+    return lines
+
+
+def order_lines_of(record: Record) -> tuple[OrderLine, ...]:
+    names = ("line_no", *(name for name, _ in layout(record.version).orders))
+    return tuple(OrderLine(**dict(zip(names, v, strict=True))) for v in order_values(record))
 
 
 def visit_from_record(
@@ -97,17 +174,17 @@ def visit_from_record(
     institution = _field(record, "institution_code") or institution_code
     if m15 is None or person_id is None or institution is None:
         raise ValueError("a stored visit needs M15, M03 and an institution code")
-    header: dict[str, str] = _spec(record.version)["header"]
+    lay = layout(record.version)
     return Visit(
         m15=m15,
         institution_code=institution,
         person_hash=cipher.lookup_hash(person_id),
         person_enc=cipher.encrypt(person_id),
-        birth_date=_date(_field(record, "birth_date")),
-        visit_at=_datetime(_field(record, "visit_at")),
+        birth_date=parse_date(_field(record, "birth_date")),
+        visit_at=parse_datetime(_field(record, "visit_at")),
         category=_field(record, "category"),
-        h00=record.header.get(header["h00"]) or None,
-        h01=record.header.get(header["h01"]) or "A",
+        h00=record.header.get(lay.h00) or None,
+        h01=record.header.get(lay.h01) or "A",
         m12=_field(record, "m12"),
         m16=_field(record, "m16"),
         m52=_field(record, "m52"),
@@ -125,8 +202,8 @@ def _match_values(record: Record, cipher: PiiCipher, institution_code: str) -> d
         "record_index": record.index,
         "institution_code": _field(record, "institution_code") or institution_code,
         "person_hash": None if person_id is None else cipher.lookup_hash(person_id),
-        "birth_date": _date(_field(record, "birth_date")),
-        "visit_at": _datetime(_field(record, "visit_at")),
+        "birth_date": parse_date(_field(record, "birth_date")),
+        "visit_at": parse_datetime(_field(record, "visit_at")),
         "category": _field(record, "category"),
     }
 

@@ -232,6 +232,16 @@ def renew_lease(
     return result.rowcount == 1
 
 
+def hold_batch(conn: Connection, batch_id: int, worker: str) -> bool:
+    """Lock the row of a batch the worker holds for the rest of the transaction (PostgreSQL:
+    other workers' claims skip it even once the lease has run out; SQLite's unit of work holds
+    the write lock already). False if the worker lost the batch."""
+    row = conn.execute(
+        select(upload_batches.c.id).where(_owned(batch_id, worker)).with_for_update()
+    ).first()
+    return row is not None
+
+
 def release_batch(conn: Connection, batch_id: int, worker: str) -> bool:
     """Give a claimed batch back unprocessed (graceful shutdown)."""
     result = conn.execute(
