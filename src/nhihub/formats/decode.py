@@ -65,7 +65,12 @@ class Transcoder:
             except UnicodeDecodeError as exc:
                 start, end = pos + exc.start, pos + exc.end
                 parts.append(str(view[pos:start], codec))
-                if end >= n and not final and exc.reason in _CUT_SHORT and n - start < _MAX_SEQUENCE:
+                if (
+                    end >= n
+                    and not final
+                    and exc.reason in _CUT_SHORT
+                    and n - start < _MAX_SEQUENCE
+                ):
                     self._carry = bytes(view[start:])
                     break
                 parts.append("\ufffd")

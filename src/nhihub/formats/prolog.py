@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from nhihub.formats.spec import ReaderSpec
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_MIN_HEAD = 16  # bytes needed before the start of a file can be judged
 _WIDE_STARTS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\x00<", b"<\x00")
 _DECL = re.compile(
     rb"<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(['\"])1\.[0-9]+\1"
@@ -24,6 +25,7 @@ _DECL = re.compile(
 _DECL_START = re.compile(rb"<\?xml[ \t\r\n?]")
 _WS = b" \t\r\n"
 _NAME_END = re.compile(rb"[ \t\r\n/>]")
+_DECIDE = 6  # bytes after which a construct at "<" is known ("<?xml " is the longest)
 _DEFAULT_NS = re.compile(rb"[ \t\r\n]xmlns[ \t\r\n]*=")
 
 
@@ -51,6 +53,8 @@ def read_declaration(head: bytes, spec: ReaderSpec, *, final: bool) -> Declarati
     Returns None when ``head`` is too short to decide and more bytes may follow (``final`` False).
     """
     prolog = spec.codes["prolog"]
+    if not final and len(head) < _MIN_HEAD:
+        return None  # a byte order mark and "<?xml " must be complete to decide
     if not head:
         raise PrologError(spec.codes["content"], 1, spec.detail("empty"))
     if any(head.startswith(w) for w in _WIDE_STARTS):
@@ -58,14 +62,11 @@ def read_declaration(head: bytes, spec: ReaderSpec, *, final: bool) -> Declarati
     bom = head.startswith(_UTF8_BOM)
     start = len(_UTF8_BOM) if bom else 0
     if not _DECL_START.match(head, start):
-        if not final and len(head) - start < 6 and b"<?xml".startswith(head[start:]):
-            return None
         return Declaration(None, spec.default_codec, start, 0)
     m = _DECL.match(head, start)
     if m is None:
-        if not final and b"?>" not in head[start:]:
-            if len(head) < spec.limits.max_prolog_bytes:
-                return None
+        if not final and b"?>" not in head[start:] and len(head) < spec.limits.max_prolog_bytes:
+            return None
         raise PrologError(prolog, 1, spec.detail("declaration"))
     label = m.group(3).decode("ascii") if m.group(3) else None
     codec = spec.default_codec if label is None else spec.codec(label)
@@ -98,6 +99,8 @@ def check_prolog(data: bytes, spec: ReaderSpec, *, final: bool) -> Prolog | None
             break
         if data[pos] != 0x3C:  # '<'
             raise PrologError(codes["prolog"], line, spec.detail("prolog_text"))
+        if not final and n - pos < _DECIDE:
+            break  # "<!-" or "<?xm" may still become a comment or a declaration
         if data.startswith(b"<!--", pos):
             end = data.find(b"-->", pos + 4)
             if end < 0:
@@ -131,7 +134,9 @@ def check_prolog(data: bytes, spec: ReaderSpec, *, final: bool) -> Prolog | None
     if final:
         if pos >= n:
             raise PrologError(codes["content"], 1 + data.count(b"\n"), spec.detail("empty"))
-        raise PrologError(codes["prolog"], 1 + data.count(b"\n", 0, pos), spec.detail("prolog_text"))
+        raise PrologError(
+            codes["prolog"], 1 + data.count(b"\n", 0, pos), spec.detail("prolog_text")
+        )
     if n > spec.limits.max_prolog_bytes:
         raise PrologError(
             codes["prolog"],

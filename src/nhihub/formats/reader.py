@@ -40,6 +40,9 @@ _MISMATCH = re.compile(r"mismatch: (\S+) line (\d+) and (\S+)")
 _UNFINISHED = re.compile(r"in tag (\S+) line (\d+)")
 _LOCATION = re.compile(r", line \d+, column \d+$")
 _BAD_REF = re.compile(rb"&(?!(?:lt|gt|amp|apos|quot|#[0-9]+|#x[0-9A-Fa-f]+);)")
+_REF_MAX = 40  # longest entity or character reference looked at across a chunk boundary
+_REF_END = re.compile(rb"[;<\s]")
+_WINDOW = 4096  # bytes kept (at least) of what the parser was given, to locate some fatal errors
 
 
 @dataclass(slots=True)
@@ -80,7 +83,7 @@ class UploadReader:
         self.info = UploadInfo()
         with ExitStack() as stack:
             if isinstance(self.source, str | os.PathLike):
-                fh: BinaryIO = stack.enter_context(open(self.source, "rb"))  # noqa: SIM115
+                fh: BinaryIO = stack.enter_context(open(self.source, "rb"))
             else:
                 fh = self.source
             yield from _Session(self, fh).run()
@@ -123,6 +126,10 @@ class _Session:
         self.info = reader.info
         self.chunk_size = reader.chunk_size
         self.out: list[Record | FileError] = []  # items waiting to be yielded
+        # Encoding errors are found when a chunk is decoded, before the parser reaches them; they
+        # wait here so that the stream stays in file order whatever the chunk size.
+        self.held: list[FileError] = []
+        self.last_bad_line = 0
         self.file_errors = 0
         self.asm = Assembler(
             spec,
@@ -132,12 +139,13 @@ class _Session:
             file_error=self._file_error,
         )
         self.progress = False
-        self.fed_tail = b""  # the last bytes given to the parser, to locate some errors
+        self.fed_tail = b""  # the last bytes given to the parser (a window), to locate errors
         self.fed_line = 1  # line at which fed_tail starts
-        self.root_tags = 0  # occurrences of "<RECS" fed so far
         self.root_tag = b"<" + spec.layout.root.encode()
         self.transcoder: Transcoder | None = None
         self.parser: Any = None
+        self.ref_carry = b""  # a possible reference cut by the end of the last piece
+        self.unfed = b""  # what follows an undefined reference (never given to the parser)
 
     # -- driving -------------------------------------------------------------------------------
 
@@ -158,7 +166,7 @@ class _Session:
                 line = tc.line  # where the decoded data starts (a carried sequence has no break)
                 data = self._decode(raw, final)
                 self.progress = False
-                self._feed(parser, data, line, tc.line)
+                self._feed(parser, data, line, tc.line, final)
                 self._events(parser)
                 if self.out:
                     yield from self._take()
@@ -174,18 +182,48 @@ class _Session:
                     raise Fatal(FileError(self.codes["content"], tc.line, detail))
             parser.close()
             self._events(parser)
+            self._release_held(None)
             yield from self._take()
             self.info.complete = True
         except etree.XMLSyntaxError as exc:
             self._events(self.parser)
-            self.out.append(self._syntax_error(exc))
+            self._last(self._syntax_error(exc))
             yield from self._take()
         except PrologError as exc:
-            self.out.append(FileError(exc.code, exc.line, exc.detail))
+            self._last(FileError(exc.code, exc.line, exc.detail))
             yield from self._take()
         except Fatal as exc:
-            self.out.append(exc.error)
+            error = exc.error
+            if exc.drain:
+                try:
+                    self._events(self.parser)
+                except Fatal as again:
+                    error = again.error
+            self._last(error)
             yield from self._take()
+
+    def _last(self, error: FileError) -> None:
+        """End the stream with a fatal ``error``. Held encoding errors from its line on are
+        dropped: whether the parser would have reached them depends on how the file was cut."""
+        self.held = [e for e in self.held if e.line < error.line]
+        self._release_held(None)
+        self.out.append(error)
+
+    def _release_held(self, line: int | None) -> None:
+        """Move the held encoding errors up to ``line`` (all when None) to the stream."""
+        held = self.held
+        if not held:
+            return
+        if line is None:
+            self.out.extend(held)
+            self.held = []
+            return
+        keep = 0
+        while keep < len(held) and held[keep].line <= line:
+            keep += 1
+        if keep:
+            self.out.extend(held[:keep])
+            self.held = held[keep:]
 
     def _start(self) -> tuple[Any, bool]:
         """Read the declaration and the prolog, make the parser and give it the first bytes."""
@@ -227,7 +265,7 @@ class _Session:
             collect_ids=False,
         )
         self.parser = parser
-        self._feed(parser, buf, 1, tc.line)
+        self._feed(parser, buf, 1, tc.line, final)
         self._events(parser)
         return parser, final
 
@@ -241,17 +279,61 @@ class _Session:
             detail = self.spec.detail("too_many_decode_errors", encoding=label)
             raise Fatal(FileError(self.codes["encoding"], int(exc.args[0]), detail)) from None
         for bad in tc.bad_lines:
-            self._file_error(self.codes["encoding"], bad, self.spec.detail("encoding", encoding=label))
+            if bad == self.last_bad_line:
+                continue  # one error per line, also when the line spans several chunks
+            self.last_bad_line = bad
+            self._count_error(bad)
+            self.held.append(
+                FileError(self.codes["encoding"], bad, self.spec.detail("encoding", encoding=label))
+            )
         return data
 
-    def _feed(self, parser: Any, data: bytes, line: int, end_line: int) -> None:
-        if not data:
-            return
-        root_tag = self.root_tag
-        edge = len(root_tag) - 1
-        self.root_tags += data.count(root_tag) + (self.fed_tail[-edge:] + data[:edge]).count(root_tag)
-        self.fed_tail = data
-        self.fed_line = line
+    def _feed(self, parser: Any, data: bytes, line: int, end_line: int, final: bool) -> None:
+        """Give ``data`` (lines ``line`` to ``end_line``) to the parser, stopping before an
+        undefined entity reference: libxml2 would report it in ways that depend on how the input
+        was cut. A reference possibly cut by the end of ``data`` waits for the next piece."""
+        if self.ref_carry:
+            data = self.ref_carry + data
+            self.ref_carry = b""
+        if not final:
+            amp = data.rfind(b"&", max(0, len(data) - _REF_MAX))
+            if amp >= 0 and not _REF_END.search(data, amp):
+                self.ref_carry = data[amp:]
+                data = data[:amp]
+                end_line = line + data.count(b"\n")
+        bad = self._bad_reference(data)
+        if bad is not None:
+            data, self.unfed = data[:bad], data[bad:]
+        if data:
+            self._give(parser, data, line, end_line)
+        if bad is not None:
+            at = line + data.count(b"\n")
+            error = FileError(self.codes["content"], at, self.spec.detail("entity"))
+            raise Fatal(error, drain=True)
+
+    def _bad_reference(self, data: bytes) -> int | None:
+        """Offset in ``data`` of an undefined entity reference outside comments and CDATA (as
+        far as the last bytes given to the parser tell), if any."""
+        if b"&" not in data:
+            return None
+        context = self.fed_tail[-_WINDOW:]
+        for m in _BAD_REF.finditer(data):
+            before = context + data[: m.start()]
+            if before.rfind(b"<![CDATA[") > before.rfind(b"]]>"):
+                continue
+            if before.rfind(b"<!--") > before.rfind(b"-->"):
+                continue
+            return m.start()
+        return None
+
+    def _give(self, parser: Any, data: bytes, line: int, end_line: int) -> None:
+        tail = self.fed_tail
+        if len(data) >= _WINDOW:
+            self.fed_tail, self.fed_line = data, line
+        else:
+            cut = max(0, len(tail) + len(data) - _WINDOW)
+            self.fed_line += tail.count(b"\n", 0, cut)
+            self.fed_tail = tail[cut:] + data
         self.asm.lines.note(data, line, end_line)
         parser.feed(data)
 
@@ -259,12 +341,16 @@ class _Session:
         out, self.out = self.out, []
         return out
 
-    def _file_error(self, code: str, line: int, detail: str) -> None:
+    def _count_error(self, line: int) -> None:
         self.file_errors += 1
         limit = self.spec.limits.max_file_errors
         if self.file_errors > limit:
             detail = self.spec.detail("too_many_errors", limit=limit)
             raise Fatal(FileError(self.codes["content"], line, detail))
+
+    def _file_error(self, code: str, line: int, detail: str) -> None:
+        self._count_error(line)
+        self._release_held(line)
         self.out.append(FileError(code, line, detail))
 
     def _events(self, parser: Any) -> None:
@@ -286,21 +372,52 @@ class _Session:
                     asm.check_root_text()
                 rec = asm.record(el)
                 if rec is not None:
+                    if self.held:
+                        self._release_held(rec.line)
                     out.append(rec)
                     self.progress = True
             else:
                 if asm.last_rec is None:
                     asm.check_root_text()
                 self._settle()
-                asm.root_end(el)
+                asm.root_end(el, self._end_line())
                 self.progress = True
         self._settle()
+
+    def _end_line(self) -> int:
+        """Line of the root's end tag: the last one in the bytes given to the parser."""
+        end_tag = b"</" + self.spec.layout.root.encode()
+        at = self.fed_tail.rfind(end_tag)
+        if at < 0:
+            return self.transcoder.line if self.transcoder is not None else self.fed_line
+        return self.fed_line + self.fed_tail.count(b"\n", 0, at)
+
+    def _another_root(self) -> bool:
+        """Whether a root start tag follows the end of the root: in the last bytes given to the
+        parser (after the first root end tag there, if any), in what it was not given, or further
+        on in the file. Counted on all of these, so that the answer does not depend on how the
+        input was cut."""
+        root_tag = self.root_tag
+        end_tag = b"</" + root_tag[1:]
+        window = self.fed_tail
+        end = window.find(end_tag)
+        after = window if end < 0 else window[end:]
+        edge = len(root_tag) - 1
+        rest = self.unfed + self.ref_carry
+        if (after + rest).count(root_tag):
+            return True
+        tail = (window + rest)[-edge:]
+        while raw := self.fh.read(1 << 20):
+            if (tail + raw).count(root_tag):
+                return True
+            tail = raw[-edge:]
+        return False
 
     def _settle(self) -> None:
         """Verify the provisional records, put the exact ones in their place, release them."""
         replaced = self.asm.verify()
         if replaced:
-            self.out = [replaced.get(id(item), item) for item in self.out]
+            self.out[:] = [replaced.get(id(item), item) for item in self.out]
         self.asm.flush()
 
     # -- fatal XML errors ------------------------------------------------------------------------
@@ -310,22 +427,21 @@ class _Session:
         codes = self.codes
         errs = spec.libxml2_errors
         msg = _LOCATION.sub("", exc.msg or "")
-        line = exc.lineno or self.fed_line
+        line: int = exc.lineno or self.fed_line
+        code: int = getattr(exc, "code", 0)  # libxml2's error number (not in the stubs)
         syntax = spec.detail("syntax", message=msg[:200])
         lay = spec.layout
         structural = lay.structural
-        if exc.code == errs["document_end"]:
-            peek = self.fh.read(self.chunk_size)
-            root_tag = b"<" + lay.root.encode()
-            if self.root_tags + peek.count(root_tag) >= 2:
+        if code == errs["document_end"]:
+            if self._another_root():
                 return FileError(codes["several_roots"], line, spec.detail("several_roots"))
             return FileError(codes["content"], line, syntax)
-        if exc.code == errs["reserved_xml_name"]:
+        if code == errs["reserved_xml_name"]:
             return FileError(codes["prolog"], line, spec.detail("late_declaration"))
-        if exc.code == errs["invalid_encoding"]:
+        if code == errs["invalid_encoding"]:
             label = self.info.encoding or self.info.codec
             return FileError(codes["encoding"], line, spec.detail("encoding", encoding=label))
-        if exc.code == errs["tag_name_mismatch"]:
+        if code == errs["tag_name_mismatch"]:
             m = _MISMATCH.search(msg)
             if m is not None:
                 opened, closed = m.group(1), m.group(3)
@@ -335,18 +451,15 @@ class _Session:
                 if opened != lay.root and (opened in structural or closed in structural):
                     return FileError(codes["nesting"], line, syntax)
             return FileError(codes["content"], line, syntax)
-        if exc.code == errs["tag_not_finished"]:
+        if code == errs["tag_not_finished"]:
             m = _UNFINISHED.search(msg)
             tag = m.group(1) if m is not None else ""
             if tag != lay.root:
-                at = self.asm.open_record_line()
-                if at is None and tag == lay.record and m is not None:
-                    at = int(m.group(2))
-                if at is not None:
-                    return FileError(codes["no_end_record"], at, spec.detail("no_end_record"))
+                open_line = self.asm.open_record_line()
+                if open_line is None and tag == lay.record and m is not None:
+                    open_line = int(m.group(2))
+                if open_line is not None:
+                    detail = spec.detail("no_end_record")
+                    return FileError(codes["no_end_record"], open_line, detail)
             return FileError(codes["no_end_root"], line, spec.detail("no_end_root"))
-        bad = _BAD_REF.search(self.fed_tail)
-        if bad is not None:
-            at = self.fed_line + self.fed_tail.count(b"\n", 0, bad.start())
-            return FileError(codes["content"], at, spec.detail("entity"))
         return FileError(codes["content"], line, syntax)

@@ -16,33 +16,86 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
 from nhihub.formats.model import FileError, Finding, Record
 from nhihub.formats.spec import ReaderSpec
-from nhihub.specs.fields import VERSIONS, segment_ids
+from nhihub.specs.fields import VERSIONS, fields, segment_ids
 
 # libxml2 keeps element line numbers in 16 bits; beyond, lxml reports the line of the first text
 # below the element. Lines of <REC> tags are then taken from the bytes themselves (RecLines).
 LINE_CAP = 65535
 _REC_START = re.compile(rb"<REC[ \t\r\n/>]")
 _MAX_TAG = 40  # longest tag name repeated in a finding or a detail
-_XML_SPACE = " \t\r\n"  # what is stripped from field texts: XML white space only
-_DESCENDANTS = etree.XPath("count(descendant::node())")
-_ROOT_DESCENDANTS = etree.XPath("count(descendant::node()) - count(text())")
+# The shape of a record: its descendant nodes, its MSH, MB and MB1 elements, and its MB2 lines,
+# as one number (each count in its own bits; a count too large to fit only makes the comparison
+# fail, which falls back to the exact walk). The root's shape sums those of its children.
+_NODES, _STRUCT = 1 << 26, 1 << 13
+_SHAPE = etree.XPath(
+    f"count(descendant::node()) * {_NODES}"
+    f" + (count(MSH) + count(MB) + count(MB/MB1)) * {_STRUCT} + count(MB/MB2)"
+)
+_ROOT_SHAPE = etree.XPath(
+    f"(count(descendant::node()) - count(text())) * {_NODES}"
+    f" + (count(REC/MSH) + count(REC/MB) + count(REC/MB/MB1)) * {_STRUCT}"
+    " + count(REC/MB/MB2)"
+)
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or text.isspace()
+
+
+def _text_line(text: str, next_line: int) -> int:
+    """First line of the non-blank ``text`` that ends where a tag on ``next_line`` starts."""
+    core = text.strip()
+    return next_line - text[len(text.rstrip()) :].count("\n") - core.count("\n")
+
+
+def _shape(el: Any) -> int:
+    return int(cast(float, _SHAPE(el)))
 
 
 class Fatal(Exception):
     """Reading must stop; ``error`` is the last item of the stream."""
 
-    def __init__(self, error: FileError) -> None:
+    def __init__(self, error: FileError, *, drain: bool = False) -> None:
         super().__init__(error.detail)
         self.error = error
+        self.drain = drain  # the parser holds completed records that come before the error
 
 
 FileErrorSink = Callable[[str, int, str], None]
+
+
+class _Collect:
+    """What the exact walk has gathered of one record so far (a released record is gathered in
+    several steps)."""
+
+    __slots__ = (
+        "body",
+        "count",
+        "known_version",
+        "mb1",
+        "orders",
+        "problems",
+        "rec",
+        "version",
+        "visit_seen",
+    )
+
+    def __init__(self, rec: Any, version: str, known_version: bool, body: Any) -> None:
+        self.rec = rec
+        self.version = version
+        self.known_version = known_version
+        self.body = body
+        self.orders: list[dict[str, str]] = []
+        self.count = 0
+        self.problems: list[Finding] = []
+        self.mb1: dict[str, str] = {}
+        self.visit_seen = False
 
 
 class RecLines:
@@ -50,17 +103,25 @@ class RecLines:
     cannot store. Only kept from line 60,000 on."""
 
     _FROM = 60000
+    _KEEP = 4  # bytes kept from the previous piece, so a tag cut in two is still found
 
     def __init__(self) -> None:
         self._lines: deque[int] = deque()
+        self._carry = b""
 
     def note(self, data: bytes, line: int, end_line: int) -> None:
         """Record the ``<REC`` tags of ``data``, which spans ``line`` to ``end_line``."""
+        carry = self._carry
+        self._carry = data[-self._KEEP :]
         if end_line < self._FROM:
             return
+        text = carry + data
+        line -= carry.count(b"\n")
         pos = 0
-        for m in _REC_START.finditer(data):
-            line += data.count(b"\n", pos, m.start())
+        for m in _REC_START.finditer(text):
+            if m.end() <= len(carry):
+                continue  # found with the previous piece
+            line += text.count(b"\n", pos, m.start())
             pos = m.start()
             self._lines.append(line)
 
@@ -100,23 +161,19 @@ class Assembler:
             v: (segment_ids(v, lay.header), segment_ids(v, lay.visit), segment_ids(v, lay.order))
             for v in VERSIONS
         }
-        self.header_any = frozenset().union(*(self.ids[v][0] for v in VERSIONS))
+        self.v20, self.v10 = (self.ids[v] for v in VERSIONS)
+        # Fields with a width in the field table: a longer text is AC for the record checks, so
+        # max_text only guards the others (memory per record is bounded by max_pending_bytes).
+        self.sized = frozenset(f.id for v in VERSIONS for f in fields(v) if f.length is not None)
+        self.sized_ids = {v: tuple(s & self.sized for s in self.ids[v]) for v in VERSIONS}
         self.lines = RecLines()
         # Records since the last flush: (element, descendant nodes, provisional fast Record).
         self.done: list[tuple[Any, int, Record | None]] = []
+        self.provisional = 0  # fast records not yet verified
         self.root: Any = None
         self.root_text_checked = False
         self.last_rec: Any = None
-        # The record being collected by the exact walk (after a release, or when not fast).
-        self.cur: Any = None
-        self.cur_body: Any = None
-        self.cur_orders: list[dict[str, str]] = []
-        self.cur_count = 0
-        self.cur_problems: list[Finding] = []
-        self.cur_mb1: dict[str, str] = {}
-        self.cur_visit_seen = False
-        self.cur_version = VERSIONS[0]
-        self.cur_known_version = False
+        self.open: _Collect | None = None  # the open record, partly released
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -131,8 +188,9 @@ class Assembler:
         return self.lines.take(line) if line >= LINE_CAP else line
 
     def problem(self, problems: list[Finding], field: str | None, code: str) -> None:
-        if len(problems) < self.max_problems:
-            problems.append(Finding(field, code))
+        finding = Finding(field, code)
+        if len(problems) < self.max_problems and finding not in problems:
+            problems.append(finding)
 
     def see_root(self, root: Any) -> None:
         self.root = root
@@ -143,8 +201,10 @@ class Assembler:
         if self.root_text_checked or root is None:
             return
         self.root_text_checked = True
-        if root.text is not None and not root.text.isspace():
-            self.file_error(self.codes["content"], self.line(root), self.spec.detail("text"))
+        if not _blank(root.text):
+            first = root[0] if len(root) else None
+            next_line = first.sourceline if first is not None else self.line(root)
+            self._text_error(root.text, next_line)
 
     # -- the fast path ---------------------------------------------------------------------------
 
@@ -159,36 +219,35 @@ class Assembler:
         prev = rec.getprevious()
         if prev is not self.last_rec or (prev is not None and prev.tail is not None):
             self._before(rec)
-        record = None if rec is self.cur else self._fast(rec)
+        record = None if self.open is not None and rec is self.open.rec else self._fast(rec)
         if record is None:
             record = self._exact(rec)
-            self.done.append((rec, int(_DESCENDANTS(rec)), None))
+            self.done.append((rec, _shape(rec), None))
         self.last_rec = rec
         return record
 
     def verify(self) -> dict[int, Record]:
-        """Prove the fast records since the last call well formed by counting the root's nodes
+        """Prove the fast records since the last call well formed by taking the root's shape
         once; any that is not is read again by the exact walk. Returns replacements by id()."""
         done = self.done
-        if not any(fast is not None for _, _, fast in done):
+        if self.provisional == 0:
             return {}
-        expected = sum(1 + desc for _, desc, _ in done)
+        self.provisional = 0
+        expected = sum(_NODES + shape for _, shape, _ in done)
         nxt = self.last_rec.getnext()
         while nxt is not None:  # the record being parsed, strays not yet reported
-            expected += 1 + int(_DESCENDANTS(nxt))
+            expected += _NODES + _shape(nxt)
             nxt = nxt.getnext()
         replaced: dict[int, Record] = {}
-        if int(_ROOT_DESCENDANTS(self.root)) != expected:
-            for i, (el, desc, fast) in enumerate(done):
+        if int(cast(float, _ROOT_SHAPE(self.root))) != expected:
+            for i, (el, shape, fast) in enumerate(done):
                 if fast is None:
                     continue
-                actual = int(_DESCENDANTS(el))
-                if actual != desc:
-                    self.info.records -= 1
+                actual = _shape(el)
+                if actual != shape:
                     self.info.orders -= len(fast.mb2)
-                    replaced[id(fast)] = self._exact(el, line=fast.line)
+                    replaced[id(fast)] = self._exact(el, index=fast.index, line=fast.line)
                     done[i] = (el, actual, None)
-        self.done = [(el, desc, None) for el, desc, _ in done]
         return replaced
 
     def flush(self) -> None:
@@ -197,56 +256,45 @@ class Assembler:
         if last is None or last.getprevious() is None:
             return
         del self.root[: self.root.index(last)]
-        self.done = [entry for entry in self.done if entry[0] is last]
+        self.done = [self.done[-1]] if self.done and self.done[-1][0] is last else []
 
     def _fast(self, rec: Any) -> Record | None:
         """The record if it looks well formed, else None (then the exact walk names the
-        problems). Field texts are read in one comprehension per segment; :meth:`verify` later
-        proves there is no stray text, no element below a field and no repeated field, each of
-        which adds nodes that the dicts do not account for."""
-        lay = self.lay
+        problems). Field texts are read in one comprehension per segment, taking the children
+        of the REC and of its MB by position; :meth:`verify` later proves the element names
+        (MSH, MB, MB1, MB2) and that there is no stray text, no element below a field and no
+        repeated field, each of which changes the shape the dicts predict."""
         if len(rec) != 2:
             return None
         msh, mb = rec
-        if msh.tag != lay.header or mb.tag != lay.body:
-            return None
-        ws = _XML_SPACE
         try:
-            header = {f.tag: f.text.strip(ws) for f in msh}
-            parts = mb[:]
-            visit = parts[0]
-            mb1 = {f.tag: f.text.strip(ws) for f in visit}
-            orders = [{f.tag: f.text.strip(ws) for f in line} for line in parts[1:]]
-        except (AttributeError, IndexError):  # an empty field or an empty MB
+            # Empty texts (white space only) are left out here; verify() then sees their nodes
+            # and the exact walk takes over.
+            header = {f.tag: t for f in msh if (t := f.text.strip())}
+            visit, *lines = mb
+            mb1 = {f.tag: t for f in visit if (t := f.text.strip())}
+            orders = [{f.tag: t for f in line if (t := f.text.strip())} for line in lines]
+        except (AttributeError, ValueError):  # an empty element or an empty MB
             return None
         keys = header.keys()
-        for version in VERSIONS:
-            ids = self.ids[version]
-            if not keys.isdisjoint(ids[0]):
-                break
+        if keys and keys <= self.v20[0]:
+            version = VERSIONS[0]
+        elif keys and keys <= self.v10[0]:
+            version = VERSIONS[1]
         else:
             return None
-        limit = self.max_text
-        if (
-            visit.tag != lay.visit
-            or not keys <= ids[0]
-            or not mb1.keys() <= ids[1]
-            or "" in header.values()
-            or "" in mb1.values()
-            or max(map(len, header.values())) > limit
-            or (mb1 and max(map(len, mb1.values())) > limit)
-            or len(orders) > self.max_orders
-        ):
+        ids = self.ids[version]
+        sized = self.sized_ids[version]
+        if len(orders) > self.max_orders:
             return None
-        order_tag = lay.order
-        order_ids = ids[2]
+        # Every header field has a width, so the version test above has checked the header.
+        if not mb1.keys() <= sized[1] and (not mb1.keys() <= ids[1] or self._long(mb1, sized[1])):
+            return None
         fields = len(header) + len(mb1)
-        for line, values in zip(parts[1:], orders, strict=True):
-            if (
-                line.tag != order_tag
-                or not values.keys() <= order_ids
-                or "" in values.values()
-                or (values and max(map(len, values.values())) > limit)
+        allowed, short = ids[2], sized[2]
+        for values in orders:
+            if not values.keys() <= short and (
+                not values.keys() <= allowed or self._long(values, short)
             ):
                 return None
             fields += len(values)
@@ -260,22 +308,26 @@ class Assembler:
                 info.mixed_versions = True
         record = Record(info.records, self.rec_line(rec), version, header, mb1, orders, [])
         # Elements MSH, MB, MB1 and the MB2 lines, plus one element and one text per field.
-        self.done.append((rec, 3 + len(orders) + 2 * fields, record))
+        lines_n = len(orders)
+        shape = (3 + lines_n + 2 * fields) * _NODES + 3 * _STRUCT + lines_n
+        self.done.append((rec, shape, record))
+        self.provisional += 1
         return record
+
+    def _long(self, values: dict[str, str], sized: frozenset[str]) -> bool:
+        """Whether a field without a width in the field table is longer than max_text."""
+        limit = self.max_text
+        return any(len(v) > limit for k, v in values.items() if k not in sized)
 
     # -- the exact walk --------------------------------------------------------------------------
 
-    def _start(self, rec: Any) -> None:
-        """Begin collecting ``rec`` with the exact walk: version from its MSH, body = first MB."""
+    def _collect(self, rec: Any) -> _Collect:
+        """The exact walk's state for ``rec``: version from its MSH, body = its first MB."""
+        if self.open is not None and self.open.rec is rec:
+            return self.open
         lay = self.lay
-        self.cur = rec
-        self.cur_orders = []
-        self.cur_count = 0
-        self.cur_problems = []
-        self.cur_mb1 = {}
-        self.cur_visit_seen = False
-        self.cur_body = None
         tags: set[str] = set()
+        body = None
         header_seen = False
         for child in rec:
             tag = child.tag
@@ -283,24 +335,21 @@ class Assembler:
                 header_seen = True
                 tags = {f.tag for f in child}
             elif tag == lay.body:
-                self.cur_body = child
+                body = child
                 break
         for version in VERSIONS:
             if tags & self.ids[version][0]:
-                self.cur_version = version
-                self.cur_known_version = True
-                return
-        self.cur_version = self.info.version or VERSIONS[0]
-        self.cur_known_version = False
+                return _Collect(rec, version, True, body)
+        return _Collect(rec, self.info.version or VERSIONS[0], False, body)
 
-    def _find_body(self, rec: Any) -> Any:
+    def _find_body(self, col: _Collect) -> Any:
         """The record's first MB, which may have started after the collection began."""
-        if self.cur_body is None:
-            for child in rec:
+        if col.body is None:
+            for child in col.rec:
                 if child.tag == self.lay.body:
-                    self.cur_body = child
+                    col.body = child
                     break
-        return self.cur_body
+        return col.body
 
     def _fields(
         self, seg: Any, allowed: frozenset[str], suffix: str, problems: list[Finding]
@@ -322,10 +371,10 @@ class Assembler:
                 text = f.text
                 if text is None:
                     continue
-                text = text.strip(_XML_SPACE)
+                text = text.strip()
                 if not text:
                     continue
-                if len(text) > self.max_text:
+                if len(text) > self.max_text and tag not in self.sized:
                     self.problem(problems, tag + suffix, codes["too_long"])
                     text = text[: self.max_text]
                 if tag in out:
@@ -343,65 +392,61 @@ class Assembler:
             code = self.codes["nesting"] if tag in self.known else self.codes["unknown_tag"]
             self.problem(problems, tag[:_MAX_TAG], code)
 
-    def _text_around(self, el: Any, where: str) -> None:
+    def _text_after(self, col: _Collect, el: Any, where: str) -> None:
         if el.tail is not None and not el.tail.isspace():
-            self.problem(self.cur_problems, where, self.codes["content"])
+            self.problem(col.problems, where, self.codes["content"])
 
-    def _order_line(self, el: Any) -> None:
-        n = self.cur_count = self.cur_count + 1
-        fields = self._fields(el, self.ids[self.cur_version][2], f"[{n}]", self.cur_problems)
-        if n <= self.max_orders:
-            self.cur_orders.append(fields)
-        else:
-            self.info.dropped_orders += 1
-
-    def _body_child(self, child: Any) -> None:
+    def _body_child(self, col: _Collect, child: Any) -> None:
         """One child of the record's MB: MB1, an MB2 line, or something misplaced."""
         lay = self.lay
-        self._text_around(child, lay.body)
+        self._text_after(col, child, lay.body)
         tag = child.tag
         if tag == lay.order:
-            self._order_line(child)
-        elif tag == lay.visit and not self.cur_visit_seen:
-            self.cur_visit_seen = True
-            self.cur_mb1 = self._fields(
-                child, self.ids[self.cur_version][1], "", self.cur_problems
-            )
+            n = col.count = col.count + 1
+            fields = self._fields(child, self.ids[col.version][2], f"[{n}]", col.problems)
+            if n <= self.max_orders:
+                col.orders.append(fields)
+            else:
+                self.info.dropped_orders += 1
+        elif tag == lay.visit and not col.visit_seen:
+            col.visit_seen = True
+            col.mb1 = self._fields(child, self.ids[col.version][1], "", col.problems)
         elif tag == lay.visit:
-            self.problem(self.cur_problems, tag, self.codes["nesting"])
+            self.problem(col.problems, tag, self.codes["nesting"])
         else:
-            self._misplaced(tag, self.cur_problems)
+            self._misplaced(tag, col.problems)
 
-    def _record_child(self, child: Any, msh: Any) -> Any:
-        """One child of the REC other than the body; returns the MSH when it is the first."""
-        lay = self.lay
-        self._text_around(child, lay.record)
+    def _record_child(self, col: _Collect, child: Any) -> None:
+        """One child of the REC other than its first MSH and its body."""
+        self._text_after(col, child, self.lay.record)
         tag = child.tag
-        if tag == lay.header and msh is None:
-            return child
-        if tag == lay.header or tag == lay.body:
-            self.problem(self.cur_problems, tag, self.codes["nesting"])
+        if tag == self.lay.header or tag == self.lay.body:
+            self.problem(col.problems, tag, self.codes["nesting"])
         else:
-            self._misplaced(tag, self.cur_problems)
-        return msh
+            self._misplaced(tag, col.problems)
 
-    def _exact(self, rec: Any, *, line: int | None = None) -> Record:
+    def _exact(self, rec: Any, *, index: int | None = None, line: int | None = None) -> Record:
+        """Read ``rec`` naming every structural problem."""
         lay = self.lay
         codes = self.codes
-        if rec is not self.cur:
-            self._start(rec)
-        problems = self.cur_problems
-        version = self.cur_version
+        col = self._collect(rec)
+        if col is self.open:
+            self.open = None
+        problems = col.problems
+        version = col.version
         if rec.text is not None and not rec.text.isspace():
             self.problem(problems, lay.record, codes["content"])
         msh = None
-        body = self._find_body(rec)
+        body = self._find_body(col)
         for child in rec:
             if child is body:
-                self._text_around(child, lay.record)
+                self._text_after(col, child, lay.record)
+            elif msh is None and child.tag == lay.header:
+                self._text_after(col, child, lay.record)
+                msh = child
             else:
-                msh = self._record_child(child, msh)
-        if not self.cur_known_version:
+                self._record_child(col, child)
+        if not col.known_version:
             self.problem(problems, lay.header, codes["header"])
         header = {} if msh is None else self._fields(msh, self.ids[version][0], "", problems)
         if body is None:
@@ -410,28 +455,27 @@ class Assembler:
             if body.text is not None and not body.text.isspace():
                 self.problem(problems, lay.body, codes["content"])
             for child in body:
-                self._body_child(child)
-            if not self.cur_visit_seen:
+                self._body_child(col, child)
+            if not col.visit_seen:
                 self.problem(problems, lay.visit, codes["nesting"])
         info = self.info
-        info.records += 1
-        info.orders += self.cur_count
+        if index is None:
+            info.records += 1
+            index = info.records
+        info.orders += col.count
         if info.version is None:
             info.version = version
         elif info.version != version:
             info.mixed_versions = True
-        record = Record(
-            info.records,
+        return Record(
+            index,
             self.rec_line(rec) if line is None else line,
             version,
             header,
-            self.cur_mb1,
-            self.cur_orders,
+            col.mb1,
+            col.orders,
             problems,
         )
-        self.cur = None
-        self.cur_body = None
-        return record
 
     # -- what lies between records -----------------------------------------------------------------
 
@@ -442,31 +486,40 @@ class Assembler:
         while prev is not None and prev is not self.last_rec:
             strays.append(prev)
             prev = prev.getprevious()
-        if prev is not None and prev.tail is not None and not prev.tail.isspace():
-            self.file_error(self.codes["content"], self.line(rec), self.spec.detail("text"))
-        for stray in reversed(strays):
-            self._stray(stray)
+        strays.reverse()
+        following = [*strays, rec]
+        if prev is not None and not _blank(prev.tail):
+            self._text_error(prev.tail, following[0].sourceline)
+        for stray, nxt in zip(strays, following[1:], strict=True):
+            self._stray(stray, nxt.sourceline)
             self.root.remove(stray)
 
-    def _stray(self, el: Any) -> None:
+    def _text_error(self, text: str, next_line: int) -> None:
+        line = _text_line(text, next_line)
+        self.file_error(self.codes["content"], line, self.spec.detail("text"))
+
+    def _stray(self, el: Any, next_line: int | None) -> None:
         tag = el.tag
         if not isinstance(tag, str):
             return
         code = self.codes["nesting"] if tag in self.known else self.codes["unknown_tag"]
         line = self.line(el)
         self.file_error(code, line, self.spec.detail("stray", tag=tag[:_MAX_TAG]))
-        if el.tail is not None and not el.tail.isspace():
-            self.file_error(self.codes["content"], line, self.spec.detail("text"))
+        if not _blank(el.tail):
+            self._text_error(el.tail, next_line or line)
 
-    def root_end(self, el: Any) -> None:
+    def root_end(self, el: Any, end_line: int) -> None:
+        """The root ended on ``end_line``: report what follows the last record."""
         if el is not self.root:
             return  # a RECS inside something else: reported by the enclosing walk
-        for child in el:
+        children = list(el)
+        following = [child.sourceline for child in children[1:]] + [end_line]
+        for child, next_line in zip(children, following, strict=False):
             if child is self.last_rec:
-                if child.tail is not None and not child.tail.isspace():
-                    self.file_error(self.codes["content"], self.line(el), self.spec.detail("text"))
+                if not _blank(child.tail):
+                    self._text_error(child.tail, next_line)
             else:
-                self._stray(child)
+                self._stray(child, next_line)
 
     # -- releasing a large open record -----------------------------------------------------------
 
@@ -484,28 +537,28 @@ class Assembler:
             while prev is not None and prev is not self.last_rec:
                 strays.append(prev)
                 prev = prev.getprevious()
-            for stray in reversed(strays):
-                self._stray(stray)
+            strays.reverse()
+            for stray, nxt in zip(strays, [*strays[1:], last], strict=True):
+                self._stray(stray, nxt.sourceline)
                 root.remove(stray)
             released = True
         if last.tag != self.lay.record or last is self.last_rec:
             return released
-        if last is not self.cur:
-            self._start(last)
-        body = self._find_body(last)
-        msh = None
-        for child in last[:-1]:
+        col = self.open = self._collect(last)
+        body = self._find_body(col)
+        header_seen = False
+        for child in last[:-1]:  # the last child may still be open
             if child is body:
                 continue
-            if msh is None and child.tag == self.lay.header:
-                msh = child
+            if not header_seen and child.tag == self.lay.header:
+                header_seen = True
                 continue  # kept: read when the record ends
-            self._record_child(child, child)
+            self._record_child(col, child)
             last.remove(child)
             released = True
         if body is not None:
             for child in body[:-1]:
-                self._body_child(child)
+                self._body_child(col, child)
                 body.remove(child)
                 released = True
         return released

@@ -1,8 +1,9 @@
 """Writer of upload files (format 2.0 or 1.0, Big5 or UTF-8), the inverse of the reader.
 
-Records are written one ``<REC>`` per line, fields in the order of the field table and only when
-they have a value (text is stripped, as the reader does), so that reading a written file gives the
-same records back. Big5 is written as cp950, the encoding the reader decodes.
+Records are written one ``<REC>`` per line (line breaks in values as character references),
+fields in the order of the field table and only when they have a value (text is stripped, as the
+reader does), so that reading a written file gives the same records back. Big5 is written as
+cp950, the encoding the reader decodes.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from nhihub.formats.model import Record
 from nhihub.formats.spec import ReaderSpec, reader_spec
 from nhihub.specs.fields import VERSIONS, segment_fields
 
-_SPECIAL = re.compile(r"[&<>\r]")
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
+# Line breaks are written as character references: a parser would turn CR into LF, and one
+# record per line keeps line numbers meaningful.
+_SPECIAL = re.compile(r"[&<>\r\n]")
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", "\n": "&#10;"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_XML_SPACE = " \t\r\n"  # stripped from field texts, as the reader does
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*\Z")
 
 
@@ -64,7 +66,7 @@ class _Segment:
         known: list[tuple[int, str, str]] = []
         extra: list[tuple[str, str]] = []
         for fid, raw in values.items():
-            text = raw.strip(_XML_SPACE) if raw else ""
+            text = raw.strip() if raw else ""
             if not text:
                 continue
             label = fid + suffix
@@ -101,9 +103,7 @@ class _Segment:
         return f"<{self.name}>{''.join(parts)}</{self.name}>"
 
 
-def _unencodable(
-    spec: ReaderSpec, rec: Record, n: int, codec: str, label: str
-) -> UnencodableError:
+def _unencodable(spec: ReaderSpec, rec: Record, n: int, codec: str, label: str) -> UnencodableError:
     """Name the field of ``rec`` that ``codec`` cannot encode."""
     fields: list[tuple[str, str]] = [*rec.header.items(), *rec.mb1.items()]
     for i, line in enumerate(rec.mb2, 1):
