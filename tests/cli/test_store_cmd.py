@@ -22,6 +22,7 @@ from nhihub.cli.main import app
 from nhihub.config import load_settings
 from nhihub.formats import write_upload
 from nhihub.formats.model import Record
+from nhihub.ids.rocdate import format_roc_date
 from nhihub.service import get_batch, submit_upload
 from nhihub.storage import create_engine_for, read_only, unit_of_work
 from nhihub.synth import generate
@@ -54,7 +55,16 @@ def _write(path: Path, recs: list[Record]) -> Path:
 def _one_institution(records: list[Record]) -> tuple[str, list[Record]]:
     counts = Counter(r.mb1["M05"] for r in records if r.mb1.get("M07") == "01")
     inst = counts.most_common(1)[0][0]
-    return inst, [copy.deepcopy(r) for r in records if r.mb1["M05"] == inst]
+    # Only visits still open for correction (until the end of the month after the visit month),
+    # so that re-uploading them is valid whatever today's date is.
+    today = dt.datetime.now(TAIWAN).date()
+    first_of_last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    cutoff = format_roc_date(first_of_last_month)
+    return inst, [
+        copy.deepcopy(r)
+        for r in records
+        if r.mb1["M05"] == inst and r.mb1.get("M11", "")[:7] >= cutoff
+    ]
 
 
 def _add(db: str, code: str, level: str = "clinic") -> None:

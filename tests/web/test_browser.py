@@ -211,7 +211,12 @@ def test_institution_flow(
     assert message(code, "zh") in first.inner_text()
     if field != "—":
         name = first.locator("td").first.inner_text()
-        assert name and name in page.locator(".fields").first.inner_text()
+        tables = page.locator("table.fields")  # MB1 first, then one table per order line
+        scope = tables.first
+        if "[" in field:  # an order-line field such as D09[3]: that line's table, bare name
+            scope = tables.nth(int(field.split("[", 1)[1].rstrip("]")))
+            name = name.split("（", 1)[0]
+        assert name and name in scope.inner_text()
     shot(page, "05-invalid-record")
 
     # Downloads: NHI's text and the encrypted zip.
