@@ -60,6 +60,7 @@ def check_path(path: Path, ctx: CheckContext, *, progress: Progress | None = Non
 
 _REC = b"<REC>"
 _SCAN_BLOCK = 1 << 24
+_PART_BYTES = 1 << 25  # 32 MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,10 @@ def _plan(path: Path, jobs: int) -> list[_Part] | None:
     offsets = _rec_offsets(path, body_start, body_end)
     if len(offsets) < jobs * 2:
         return None
-    per = -(-len(offsets) // (jobs * 4))  # several parts per worker evens out the load
+    # Several parts per worker even out the load; parts of at most _PART_BYTES bound the memory
+    # a worker needs, since it reads its part whole.
+    wanted = max(jobs * 4, -(-(body_end - body_start) // _PART_BYTES))
+    per = -(-len(offsets) // wanted)
     cuts = [offsets[i] for i in range(0, len(offsets), per)]
     bounds = [*cuts, body_end]
     parts: list[_Part] = []
@@ -129,8 +133,12 @@ def _plan(path: Path, jobs: int) -> list[_Part] | None:
         pos = 0
         for k, (a, b) in enumerate(itertools.pairwise(bounds)):
             fh.seek(pos)
-            lines += fh.read(a - pos).count(b"\n")
-            pos = a
+            while pos < a:  # newlines before the part, counted block by block
+                block = fh.read(min(_SCAN_BLOCK, a - pos))
+                if not block:
+                    break
+                lines += block.count(b"\n")
+                pos += len(block)
             parts.append(_Part(str(path), a, b, k * per, lines, prolog))
     return parts
 
