@@ -24,7 +24,7 @@ from nhihub.formats import Record
 from nhihub.service import create_token, drain
 from nhihub.storage import insert_institution, unit_of_work
 
-MAX_UPLOAD = 256 * 1024  # small, so the size-limit tests stay cheap
+MAX_UPLOAD = 2 * 1024 * 1024  # small, so the size-limit tests stay cheap; above any demo upload
 
 
 @pytest.fixture(scope="session")
