@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +327,9 @@ def test_many_stray_elements_stop_the_reading() -> None:
 FUZZ = settings(
     # NHIHUB_FUZZ_EXAMPLES=5000 for a deeper run than the default suite's
     max_examples=int(os.environ.get("NHIHUB_FUZZ_EXAMPLES", "150")),
-    deadline=None,  # libxml2 time varies with the machine; a hang would still fail the run
+    # Examples take milliseconds; a generous deadline still catches a hang without failing on
+    # a busy machine.
+    deadline=timedelta(seconds=10),
     suppress_health_check=[HealthCheck.too_slow],
 )
 

@@ -11,6 +11,7 @@ import io
 import random
 import tracemalloc
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -71,7 +72,9 @@ def _exact_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120,
+    deadline=timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(files(), st.sampled_from([7, 64, 65536]))
 def test_fast_path_gives_what_the_exact_walk_gives(

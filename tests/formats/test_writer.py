@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
@@ -98,6 +99,12 @@ def test_unknown_field_is_refused_unless_not_strict() -> None:
     assert [(f.field, f.code) for f in back.problems] == [("M99", "Y004")]
 
 
+def test_a_field_name_that_is_not_an_xml_name_is_refused_even_when_not_strict() -> None:
+    with pytest.raises(UnknownFieldError) as info:
+        written([rec(mb1={"M03": "A1", "a b": "x"})], strict=False)  # type: ignore[arg-type]
+    assert info.value.field == "a b"
+
+
 def test_record_of_another_version_is_refused() -> None:
     with pytest.raises(UnknownFieldError):
         written([rec(version="1.0")])
@@ -178,7 +185,9 @@ def _same(a: Record, b: Record) -> bool:
     )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow]
+)
 @given(records(), st.sampled_from(["big5", "utf-8"]))
 def test_round_trip(recs: list[Record], encoding: str) -> None:
     version = recs[0].version if recs else "2.0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,31 @@ def test_detect_version(tags: list[str], expected: str | None) -> None:
 def test_unknown_version_is_refused() -> None:
     with pytest.raises(ValueError):
         fields("3.0")
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "file-format.md"
+
+
+def _doc_rows() -> dict[str, list[tuple[str, ...]]]:
+    """The field tables of docs/file-format.md, by format version."""
+    rows: dict[str, list[tuple[str, ...]]] = {}
+    version = None
+    for line in DOC.read_text("utf-8").splitlines():
+        if line.startswith("#### Format "):
+            version = line.split()[-1]
+            rows[version] = []
+        elif version and line.startswith("| ") and not line.startswith("| segment"):
+            cells = tuple(c.strip() for c in line.strip("|").split("|"))
+            if len(cells) == 7:
+                rows[version].append(cells)
+    return rows
+
+
+def test_documented_field_tables_match_the_data() -> None:
+    rows = _doc_rows()
+    for version in VERSIONS:
+        expected = [
+            (f.segment, f.id, f.name_zh, f.name_en, f.type, str(f.length or "—"), f.source)
+            for f in fields(version)
+        ]
+        assert rows[version] == expected, version

@@ -12,6 +12,7 @@ from nhihub.bench import Figure
 SUITES: dict[str, str] = {
     "visitid": "nhihub.bench.visitid",
     "checks": "nhihub.checks.bench",
+    "formats": "nhihub.formats.bench",
     "precheck": "nhihub.bench.precheck",
     "reports": "nhihub.bench.reports",
     "ingest": "nhihub.bench.ingest",

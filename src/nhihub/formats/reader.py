@@ -8,8 +8,9 @@ memory independent of the file size. See docs/file-format.md for the exact behav
   is no declaration). Bytes that are not valid in it are reported as Y014 on their line, replaced
   by U+FFFD, and reading goes on.
 - Structural problems inside a record (an unknown tag, a field in the wrong place, text between
-  elements, a field longer than ``max_text``) become findings in ``Record.problems``; the record
-  is still yielded. Misplaced elements outside any record become non-fatal file errors.
+  elements, a field without a width in the field table longer than ``max_text``) become findings
+  in ``Record.problems``; the record is still yielded. Misplaced elements or text outside any
+  record become non-fatal file errors.
 - A fatal problem (the XML is not well formed, a DOCTYPE, several RECS roots, limits exceeded)
   ends the stream: every record completed before it has been yielded, then the FileError. The
   consumer decides whether the whole file is rejected (NHI rejects it).
@@ -95,7 +96,9 @@ def iter_upload(
     """Every record and file error of an upload file, in file order (see the module doc).
 
     ``source`` is a path or a binary file object (not closed here). ``max_text`` (default 4096)
-    bounds the text kept per field; ``max_orders`` (default 501) the MB2 lines kept per record.
+    bounds the text kept of a field without a width in the field table (a field with a width is
+    kept whole: the record checks report AC); ``max_orders`` (default 501) the MB2 lines kept per
+    record (all are counted in ``UploadInfo.orders``).
     """
     return iter(UploadReader(source, max_text=max_text, max_orders=max_orders))
 
@@ -210,7 +213,9 @@ class _Session:
         self.out.append(error)
 
     def _release_held(self, line: int | None) -> None:
-        """Move the held encoding errors up to ``line`` (all when None) to the stream."""
+        """Move the held encoding errors of lines before ``line`` (all when None) to the stream.
+        Strictly before: for an item on the same line, whether the parser met it before the bad
+        bytes were decoded depends on how the input was cut."""
         held = self.held
         if not held:
             return
@@ -219,7 +224,7 @@ class _Session:
             self.held = []
             return
         keep = 0
-        while keep < len(held) and held[keep].line <= line:
+        while keep < len(held) and held[keep].line < line:
             keep += 1
         if keep:
             self.out.extend(held[:keep])

@@ -31,7 +31,7 @@ class Layout:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_text: int  # longest field text kept; longer -> finding AC, text cut
+    max_text: int  # longest text kept of a field without a width; longer -> AC, text cut
     max_orders: int  # MB2 lines kept per record; more are counted, not kept
     release_bytes: int  # bytes read inside one record before its finished parts are released
     max_pending_bytes: int  # bytes read without anything to release -> the file is rejected
