@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from importlib import resources
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nhihub.ids import (
     KINDS,
@@ -17,6 +20,7 @@ from nhihub.ids import (
     reasons,
 )
 from nhihub.ids.base import kind_names
+from nhihub.ids.institution import INSTITUTION_SHAPE, is_institution_code, validate_institution
 from nhihub.ids.rocdate import RocDateError, parse_roc_date, parse_roc_datetime
 
 TODAY = dt.date(2025, 6, 30)
@@ -138,3 +142,14 @@ def test_tables_are_well_formed() -> None:
         assert len(rows) - 1 == len(table), f"duplicate code in {name}"
         assert all(zh and en for zh, en in table.values())
     assert set(kind_names()) == {*KINDS, "unknown"}
+
+
+@given(
+    st.from_regex(r"[0-9]{6}[0-9A-Z]{3}[0-9]", fullmatch=True)
+    | st.text(alphabet="0123456789ABZaz ٣", max_size=12)
+    | st.text(max_size=12)
+)
+def test_institution_fast_verdict_is_the_validators(value: str) -> None:
+    assert is_institution_code(value) == (validate_institution(value).reason is None)
+    assert is_valid_institution_code(value) == is_institution_code(value)
+    assert is_institution_code(value) == (re.fullmatch(INSTITUTION_SHAPE, value) is not None)

@@ -8,7 +8,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nhihub.ids import check, is_valid_person_id, make_national_id, make_resident_id
+from nhihub.ids import (
+    check,
+    is_valid_person_id,
+    make_national_id,
+    make_resident_id,
+    normalize,
+)
+from nhihub.ids.taiwan import (
+    CHECKSUM_SHARES,
+    PERSON_NUMBER_PARTS,
+    PERSON_NUMBER_SHAPE,
+    is_valid_number,
+    validate_national,
+    validate_resident,
+)
 
 # Independent oracle: the letter values are the positions in this well-known ordering + 10
 # (A=10 ... H=17, J=18 ... V=29, X=30, Y=31, W=32, Z=33, I=34, O=35).
@@ -161,3 +175,48 @@ def test_blind_spot_examples() -> None:
 @given(person_numbers, st.sampled_from("34567"))
 def test_bad_second_character_rejected(number: str, second: str) -> None:
     assert check(number[0] + second + number[2:]).reason == "gender"
+
+
+# -- the fast path (is_valid_person_id / is_valid_number, on the record checks' hot path) -------
+
+near_numbers = st.one_of(
+    person_numbers,
+    person_numbers.flatmap(  # one character replaced by anything
+        lambda n: st.tuples(st.integers(0, 9), st.characters()).map(
+            lambda change: n[: change[0]] + change[1] + n[change[0] + 1 :]
+        )
+    ),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdz ", min_size=8, max_size=12),
+    st.text(max_size=12),
+)
+
+
+@given(near_numbers)
+def test_fast_verdict_is_the_validators_verdict(value: str) -> None:
+    """The table-driven fast path gives exactly the verdict of the national and resident
+    validators (no result objects, no regex) for any string."""
+    slow = validate_national(value).reason is None or validate_resident(value).reason is None
+    assert is_valid_number(value) == is_valid_person_id(value) == slow == oracle_valid(value)
+
+
+@given(near_numbers)
+def test_fast_verdict_is_checks_verdict(value: str) -> None:
+    """Strict: only a value that is already canonical can be valid, and then check() agrees;
+    lenient: the verdict of check() as a national or resident number."""
+    by_check = check(value, "national").valid or check(value, "resident-tw").valid
+    assert is_valid_person_id(value, lenient=True) == by_check
+    assert is_valid_person_id(value) == (by_check and normalize(value) == value)
+
+
+@given(near_numbers)
+def test_the_parts_and_their_shares_give_the_same_verdict(value: str) -> None:
+    """The record checks cut a number with PERSON_NUMBER_PARTS and add CHECKSUM_SHARES."""
+    parts = re.fullmatch("".join(f"({p})" for p in PERSON_NUMBER_PARTS), value)
+    assert bool(re.fullmatch(PERSON_NUMBER_SHAPE, value)) == (parts is not None)
+    if parts is None:
+        assert not is_valid_number(value)
+    else:
+        shares = sum(
+            table[part] for table, part in zip(CHECKSUM_SHARES, parts.groups(), strict=True)
+        )
+        assert (shares % 10 == 0) == is_valid_number(value)

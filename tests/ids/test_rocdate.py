@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from nhihub.ids.rocdate import (
+    SURE_DATE,
+    SURE_DATETIME,
     RocDateError,
     format_roc_date,
     format_roc_datetime,
@@ -111,3 +114,38 @@ def test_datetime_round_trip(moment: dt.datetime) -> None:
     text = format_roc_datetime(moment)
     assert parse_roc_datetime(text) == moment.replace(microsecond=0)
     assert format_roc_datetime(parse_roc_datetime(text)) == text
+
+
+# -- the regexes the record checks match dates with (SURE_DATE, SURE_DATETIME) -----------------
+
+# Leap years and not (2000, 2100, 2024, 2023), the first and last years, year 0.
+_YEARS = ["000", "001", "089", "189", "113", "112", "999"]
+
+
+@pytest.mark.parametrize("year", _YEARS)
+def test_sure_date_is_every_valid_date_but_29_february(year: str) -> None:
+    sure = re.compile(SURE_DATE)
+    for month_day in range(10_000):
+        value = f"{year}{month_day:04d}"
+        matched = sure.fullmatch(value) is not None
+        assert matched == (oracle_is_date(value) and month_day != 229), value
+        assert is_roc_date(value) == oracle_is_date(value)
+
+
+@given(st.from_regex(r"[0-9]{13}", fullmatch=True) | st.text(max_size=14))
+def test_sure_datetime_matches_only_valid_datetimes(value: str) -> None:
+    matched = re.fullmatch(SURE_DATETIME, value) is not None
+    try:
+        parse_roc_datetime(value)
+        valid = True
+    except RocDateError:
+        valid = False
+    assert is_roc_datetime(value) == valid
+    assert not matched or valid
+    assert matched or not valid or value[3:7] == "0229"
+
+
+@given(st.datetimes(dt.datetime(1912, 1, 1), dt.datetime(2910, 12, 31, 23, 59, 59)))
+def test_sure_datetime_matches_every_datetime_but_29_february(moment: dt.datetime) -> None:
+    value = format_roc_datetime(moment)
+    assert (re.fullmatch(SURE_DATETIME, value) is not None) == (value[3:7] != "0229")

@@ -142,20 +142,20 @@ def test_dispensing_codes() -> None:
     early_three = dispensing(1, PHARMACIES[0], 3, days=1)  # before refill 2's time
     assert codes(plan(early_three, state, CTX).findings) == {"D022"}
     assert codes(plan(dispensing(1, PHARMACIES[0], 3), state, CTX).findings) == set()
-    orphan = replace(dispensing(1, PHARMACIES[0], 2), m16="X" * 20)
+    orphan = dispensing(1, PHARMACIES[0], 2)._replace(m16="X" * 20)
     assert codes(plan(orphan, state, CTX).findings) == {"D049", "D024"}
-    own = replace(dispensing(1, HOSPITAL, 3), m17=HOSPITAL)
+    own = dispensing(1, HOSPITAL, 3)._replace(m17=HOSPITAL)
     assert codes(plan(own, state, CTX).findings) == set()
 
 
 def test_cancelled_refill_codes_by_kind() -> None:
     snap = prescription_snapshot()
-    rows = {n: replace(r, state="cancelled") for n, r in snap.refills[P].items()}
+    rows = {n: r._replace(state="cancelled") for n, r in snap.refills[P].items()}
     state = ChainState(replace(snap, refills={P: rows}), CTX.spec)
     assert plan(dispensing(1, PHARMACIES[0], 2), state, CTX).findings[0].code == "D023"
-    f_rows = {n: replace(r, rx_kind="F") for n, r in rows.items()}
+    f_rows = {n: r._replace(rx_kind="F") for n, r in rows.items()}
     f_state = ChainState(replace(snap, refills={P: f_rows}), CTX.spec)
-    f_rec = replace(dispensing(1, PHARMACIES[0], 2), refill_kind="F")
+    f_rec = dispensing(1, PHARMACIES[0], 2)._replace(refill_kind="F")
     finding = plan(f_rec, f_state, CTX).findings[0]
     assert (finding.field, finding.code) == ("M34", "D073")
 
@@ -180,7 +180,7 @@ def test_delete_releases_the_dispensed_refill() -> None:
     state = ChainState(snap, CTX.spec)
     first = plan(r, state, CTX)
     state.apply(r, first.effects)
-    gone = plan(replace(r, h01="D", index=2, order_key=(10, 2)), state, CTX)
+    gone = plan(r._replace(h01="D", index=2, order_key=(10, 2)), state, CTX)
     assert gone.valid and DeleteVisit(2, r.m15) in gone.effects
     released = [e.refill for e in gone.effects if isinstance(e, SetRefill)]
     assert released and released[0] is not None and released[0].state == "not_dispensed"
@@ -191,7 +191,7 @@ def test_m52_finds_only_replacement_visits() -> None:
     visit = VisitFacts("V" * 20, HOSPITAL, b"p", "01", T0, False, (1, 1), m12="2", m52=real)
     state = ChainState(Snapshot({visit.m15: visit}, by_m52={real: visit.m15}), CTX.spec)
     assert state.original(real) == visit
-    normal = replace(visit, m12="1")
+    normal = visit._replace(m12="1")
     state = ChainState(Snapshot({visit.m15: normal}, by_m52={real: visit.m15}), CTX.spec)
     assert state.original(real) is None
 
@@ -208,7 +208,7 @@ def test_a_refill_is_never_dispensed_twice(events: list[tuple[str, int, int]]) -
     """Whatever pharmacies send, in whatever order: each refill has at most one dispensing,
     every accepted dispensing is within the allowed count, and only dispensing codes appear."""
     records = [
-        replace(dispensing(i, pharmacy, refill), visit_at=T0 + dt.timedelta(days=day, minutes=i))
+        dispensing(i, pharmacy, refill)._replace(visit_at=T0 + dt.timedelta(days=day, minutes=i))
         for i, (pharmacy, refill, day) in enumerate(events, 1)
     ]
     snap = prescription_snapshot()

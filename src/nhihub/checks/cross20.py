@@ -107,7 +107,6 @@ PRESCRIPTION_FIELDS = frozenset(
     }
 )
 
-COUNT_FIELD_SET = frozenset(COUNT_FIELDS.values())
 COUNT_KINDS = frozenset(COUNT_FIELDS)
 
 SEGMENT_MB2 = "MB2"  # field name of findings about the order segment as a whole
@@ -141,16 +140,10 @@ def _ad01_form(m13: str) -> bool:
 ABNORMAL_M13 = code_tables.abnormal_sequence_codes()
 
 
-def check_sequence(h01: str | None, m07: str | None, m13: str | None, out: list[Finding]) -> None:
-    """AD01, AD02, AD13, AD14, AE01: the visit sequence number M13 against H01 and M07."""
-    if m13 is None:
-        return  # required or not: requirements-2.0.tsv
-    out.extend(Finding("M13", code) for code in _sequence_codes(h01, m07, m13))
-
-
 @lru_cache(maxsize=8192)
 def _sequence_codes(h01: str | None, m07: str | None, m13: str) -> tuple[str, ...]:
-    """The codes :func:`check_sequence` reports on M13 (memoised: few distinct values)."""
+    """AD01, AD02, AD13, AD14, AE01: what the visit sequence number M13 gets against H01 and
+    M07 (valid or ``None``). Memoised: a file holds few distinct values."""
     abnormal = m13 in ABNORMAL_M13
     if h01 == "B":
         return () if abnormal else ("AD02",)
@@ -170,87 +163,59 @@ def check_cross(
     mb1: Mapping[str, str],
     mb2: list[dict[str, str]],
     out: list[Finding],
-    *,
-    facts: Prescription | None = None,
+    facts: RecordFacts | None = None,
     fields_valid: bool = False,
     lines_passed: bool = False,
 ) -> None:
-    """Every cross-field check of one 2.0 record. On the hot path: groups of checks are entered
-    only when a field they read is present, the prescription numbers are checked once per
-    combination of values (memoised), and numbers are parsed only when needed.
+    """Every cross-field check of one 2.0 record. On the hot path: what the values of a few
+    fields and the presence of others decide is decided once per combination
+    (:func:`record_facts`, memoised); the rest reads only the fields that are there, and
+    parses numbers only when needed.
 
     What a caller may already know (the defaults assume nothing): ``facts``, the record's
-    :func:`prescription`; ``fields_valid``, the header and MB1 passed the field-level checks,
+    :func:`record_facts`; ``fields_valid``, the header and MB1 passed the field-level checks,
     so their dates need no second look; ``lines_passed``, every order line passed the fast
     path with these ``facts``' line rules (fastpath.py), so only the checks that compare
     lines with MB1 or with each other are left (BE, D028, D062).
     """
     get = mb1.get
-    h01 = header.get("H01")
-    m07 = get("M07")
-    if m07 not in M07_CODES:
-        m07 = None
-    m23 = get("M23")
-    if m23 not in M23_CODES:
-        m23 = None
-    m12 = get("M12")
-    content = h01 in CONTENT_H01
+    if facts is None:
+        facts = record_facts(header, mb1)
+    m07, m12, content = facts.m07, facts.m12, facts.content
+    # What the facts decide alone (prescription, newborn, D066, D067, Y012, Y013, D062, AH).
+    if facts.findings:
+        out.extend(facts.findings)
+    decided = facts.with_lines if mb2 else facts.without_lines
+    if decided:
+        out.extend(decided)
 
     # -- order segment as a whole ------------------------------------------------------------
     if len(mb2) > FEWEST_MAX_LINES and len(mb2) > MAX_LINES.get(
         header.get("H00", ""), DEFAULT_MAX_LINES
     ):
         out.append(Finding(SEGMENT_MB2, "AG"))
-    if content and m07 is not None:
-        if not mb2 and m07 in Y012_M07:
-            out.append(Finding(SEGMENT_MB2, "Y012"))
-        if mb2 and m07 in Y013_M07:
-            out.append(Finding(SEGMENT_MB2, "Y013"))
 
     # -- sequence number -----------------------------------------------------------------------
-    m13 = get("M13")
-    if m13 is not None:
-        codes = _sequence_codes(h01, m07, m13)
+    if facts.has_m13:
+        m13 = mb1["M13"]
+        codes = _sequence_codes(facts.h01, m07, m13)
         if codes:
             out.extend(Finding("M13", code) for code in codes)
         if m13 == D020_M13 and m12 is not None and m12 != D020_M12:
             out.append(Finding("M12", "D020"))
 
-    # -- fees and diagnosis (AH01-AH05) --------------------------------------------------------
-    if content and m07 in AH_M07:
-        if m07 in AH01_M07 or m07 in AH05_M07:
-            has_orders = False
+    # -- fees and diagnosis (AH01-AH05; what presence decides is in facts) --------------------
+    if facts.fees:
+        if facts.if_orders or facts.fee_due:
             for line in mb2:
-                if "D02" in line:
-                    has_orders = True
+                if "D02" in line:  # the record has orders
+                    out.extend(facts.if_orders)
+                    if facts.fee_due and _zero_or_empty(get("M44")):
+                        out.append(Finding("M44", "AH01"))
                     break
-            if has_orders:
-                if m07 in AH01_M07 and _zero_or_empty(get("M44")):
-                    out.append(Finding("M44", "AH01"))
-                if m07 in AH05_M07 and get("M35") is None:
-                    out.append(Finding("M35", "AH05"))
-        if m07 in AH02_M07 and _zero_or_empty(get("M46")):
-            out.append(Finding("M46", "AH02"))
-        if m07 in AH03_M07:
-            for name in AH03_FIELDS:
-                value = get(name)
-                if value is not None and not _zero_or_empty(value):
-                    out.append(Finding(name, "AH03"))
-        if m07 in AH04_M07:
-            for name in AH04_FIELDS:
-                value = get(name)
-                if value is not None and not _zero_or_empty(value):
-                    out.append(Finding(name, "AH04"))
-
-    # -- newborn (BB01, BB02) ------------------------------------------------------------------
-    m09 = get("M09")
-    if m09 is not None:
-        twins = int(m09) if m09.isascii() and m09.isdigit() else None
-        if twins is not None and not BB01_MIN <= twins <= BB01_MAX:
-            out.append(Finding("M09", "BB01"))
-        order = BIRTH_ORDER.get(get("M10", ""))
-        if order is not None and twins is not None and order > twins:
-            out.append(Finding("M10", "BB02"))
+        for name, code, due in facts.fee_values:
+            if _zero_or_empty(mb1[name]) is due:
+                out.append(Finding(name, code))
 
     # -- dates ---------------------------------------------------------------------------------
     m11 = get("M11")
@@ -258,16 +223,11 @@ def check_cross(
     if not fields_valid:
         m11, birth = _valid_dt(m11), _valid_date(birth)
     if birth is not None:
-        # The earliest text first: when its date part is not before the birth, none is.
-        earliest = min(filter(None, map(get, BG_FIELDS)), default=None)
-        if earliest is not None and earliest[:7] < birth:
-            for name in BG_FIELDS:
-                value = get(name)
-                if value is None or len(value) < 7:
-                    continue
-                if value[:7] < birth and date_ok(value[:7]):
-                    out.append(Finding(name, "BG"))
-    m49 = get("M49")
+        for name in facts.dated:  # the BG fields present
+            value = mb1[name]
+            if len(value) >= 7 and value[:7] < birth and date_ok(value[:7]):
+                out.append(Finding(name, "BG"))
+    m49 = get("M49") if facts.has_m49 else None
     if m49 is not None and not fields_valid:
         m49 = _valid_dt(m49)
     if m49 is not None:
@@ -277,8 +237,8 @@ def check_cross(
             days = _days_between(m49, birth)
             if not D055_MORE_THAN < days <= D055_AT_MOST:
                 out.append(Finding("M49", "D055"))
-    m19 = get("M19")
-    if m19 is not None:
+    if facts.has_m19:
+        m19: str | None = mb1["M19"]
         if not fields_valid:
             m19 = _valid_dt(m19)
         actual = m49 or m11
@@ -289,31 +249,12 @@ def check_cross(
         ):
             out.append(Finding("M19", "D007"))
 
-    # -- prescription days and refills (the D062 half on the order lines) -------------------
-    if facts is None:
-        facts = prescription(header, mb1)
-    if facts.findings:
-        out.extend(facts.findings)
-
-    # -- categories and links ------------------------------------------------------------------
-    m56 = get("M56")
-    if m56 is not None and m07 is not None:
-        allowed = ALLOWED_M07.get(m56)
-        if allowed is not None and m07 not in allowed:
-            out.append(Finding("M56", "D066"))
-    if get("M18") == D067_M18:
-        for name in D067_FIELDS:
-            if name in mb1:
-                out.append(Finding(name, "D067"))
-
-    # -- order lines ---------------------------------------------------------------------------
-    if not mb2:
-        if content and facts.positive_kinds:
-            out.extend(Finding(COUNT_FIELDS[k], "D062") for k in facts.positive_kinds)
-    elif lines_passed:
-        _check_across_lines(mb2, m11, facts.positive_kinds if content else frozenset(), out)
-    else:
-        _check_lines(mb2, m11, facts, content, out)
+    # -- order lines (without lines, D062 is decided: facts.without_lines) ---------------------
+    if mb2:
+        if lines_passed:
+            _check_across_lines(mb2, m11, facts.positive_kinds if content else frozenset(), out)
+        else:
+            _check_lines(mb2, m11, facts, content, out)
 
 
 PRESCRIPTION_ORDER = tuple(sorted(PRESCRIPTION_FIELDS))
@@ -366,38 +307,71 @@ def line_rules(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Prescription:
-    """What the prescription fields of a record decide (:func:`prescription`)."""
+@dataclass(frozen=True, slots=True, eq=False)
+class RecordFacts:
+    """What a record's header and MB1 decide once for the cross-field checks: the key values
+    (M07 and M23 when valid codes, else ``None``), the findings their values decide, which
+    fields the other checks need to read, and the rules of the order lines."""
 
-    findings: tuple[Finding, ...]
+    h01: str | None
+    m07: str | None
+    m12: str | None
+    m23: str | None
+    content: bool  # H01 is a record with visit content
+    findings: tuple[Finding, ...]  # prescription, BB01, BB02, D066, D067
+    with_lines: tuple[Finding, ...]  # Y013 when the record has order lines
+    without_lines: tuple[Finding, ...]  # Y012, D062 when it has none
     positive_kinds: frozenset[str]  # D04 kinds whose count field (M24-M29) is > 0
     lines: LineRules
+    fees: bool  # AH01-AH05 apply
+    if_orders: tuple[Finding, ...]  # AH05 (M35 absent) when the record has orders
+    fee_due: bool  # AH01: M44 must be more than 0 when the record has orders
+    fee_values: tuple[tuple[str, str, bool], ...]  # (field, code, reported when 0 or empty)
+    has_m13: bool
+    has_m19: bool
+    has_m49: bool
+    dated: tuple[str, ...]  # the BG fields present
 
 
-def prescription(header: Mapping[str, str], mb1: Mapping[str, str]) -> Prescription:
-    """The prescription checks of a 2.0 record and the rules of its order lines."""
-    m07 = mb1.get("M07")
-    m23 = mb1.get("M23")
-    return _prescription(
-        tuple(map(mb1.get, PRESCRIPTION_ORDER)),
-        m07 if m07 in M07_CODES else None,
-        mb1.get("M12"),
-        m23 if m23 in M23_CODES else None,
-        header.get("H01") in CONTENT_H01,
+FACT_INPUTS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("H01",),
+    ("M07", "M09", "M10", "M12", "M18", "M23", "M56", *PRESCRIPTION_ORDER),
+)
+"""The header and MB1 fields whose values :func:`record_facts` reads."""
+FACT_PRESENCE = frozenset(
+    {"M13", "M19", "M35", "M46", "M49", *BG_FIELDS, *D067_FIELDS, *AH03_FIELDS, *AH04_FIELDS}
+)
+"""The MB1 fields whose presence :func:`record_facts` reads."""
+
+
+def record_facts(
+    header: Mapping[str, str], mb1: Mapping[str, str], present: frozenset[str] | None = None
+) -> RecordFacts:
+    """The :class:`RecordFacts` of a 2.0 record: reads the values of :data:`FACT_INPUTS`,
+    and whether the fields :data:`FACT_PRESENCE` are present (``present``: those of them that
+    are, when known; else read from ``mb1``)."""
+    get = mb1.get
+    return _record_facts(
+        header.get("H01"),
+        (get("M07"), get("M09"), get("M10"), get("M12"), get("M18"), get("M23"), get("M56")),
+        tuple(map(get, PRESCRIPTION_ORDER)),
+        FACT_PRESENCE.intersection(mb1) if present is None else present,
     )
 
 
 @lru_cache(maxsize=8192)
-def _prescription(
+def _record_facts(
+    h01: str | None,
+    keys: tuple[str | None, ...],
     values: tuple[str | None, ...],
-    m07: str | None,
-    m12: str | None,
-    m23: str | None,
-    content: bool,
-) -> Prescription:
-    """The checks of the prescription fields (:data:`PRESCRIPTION_ORDER`, holding ``values``).
-    Memoised: the same few day counts and refill numbers recur across a file."""
+    present: frozenset[str],
+) -> RecordFacts:
+    """:func:`record_facts` (``keys``: M07, M09, M10, M12, M18, M23, M56; ``values``: of
+    :data:`PRESCRIPTION_ORDER`). Memoised: a file holds few combinations."""
+    m07, m09, m10, m12, m18, m23, m56 = keys
+    m07 = m07 if m07 in M07_CODES else None
+    m23 = m23 if m23 in M23_CODES else None
+    content = h01 in CONTENT_H01
     fields = {name: v for name, v in zip(PRESCRIPTION_ORDER, values, strict=True) if v is not None}
     nums = {}
     for name, value in fields.items():
@@ -407,7 +381,67 @@ def _prescription(
     out: list[Finding] = []
     _check_prescription(fields, nums, m07, m12, m23, content, out)
     positive = frozenset(kind for kind, f in COUNT_FIELDS.items() if nums.get(f, 0) > 0)
-    return Prescription(tuple(out), positive, line_rules(m07, m23, nums.get("M20"), positive))
+    # newborn (BB01, BB02)
+    if m09 is not None:
+        twins = int(m09) if m09.isascii() and m09.isdigit() else None
+        if twins is not None and not BB01_MIN <= twins <= BB01_MAX:
+            out.append(Finding("M09", "BB01"))
+        order = BIRTH_ORDER.get(m10 or "")
+        if order is not None and twins is not None and order > twins:
+            out.append(Finding("M10", "BB02"))
+    # categories and links
+    if m56 is not None and m07 is not None:
+        allowed = ALLOWED_M07.get(m56)
+        if allowed is not None and m07 not in allowed:
+            out.append(Finding("M56", "D066"))
+    if m18 == D067_M18:
+        out.extend(Finding(name, "D067") for name in D067_FIELDS if name in present)
+    # the order segment as a whole
+    with_lines, without_lines = [], []
+    if content and m07 is not None:
+        if m07 in Y012_M07:
+            without_lines.append(Finding(SEGMENT_MB2, "Y012"))
+        if m07 in Y013_M07:
+            with_lines.append(Finding(SEGMENT_MB2, "Y013"))
+    if content:
+        without_lines.extend(Finding(COUNT_FIELDS[k], "D062") for k in sorted(positive))
+    # fees and diagnosis (AH01-AH05): what presence decides (an absent fee counts as 0)
+    fees = content and m07 in AH_M07
+    if_orders, fee_values = [], []
+    if fees:
+        if m07 in AH05_M07 and "M35" not in present:
+            if_orders.append(Finding("M35", "AH05"))
+        if m07 in AH02_M07:  # M46 must not be 0 or empty
+            if "M46" in present:
+                fee_values.append(("M46", "AH02", True))
+            else:
+                out.append(Finding("M46", "AH02"))
+        for code, m07_values, names in (
+            ("AH03", AH03_M07, AH03_FIELDS),
+            ("AH04", AH04_M07, AH04_FIELDS),
+        ):  # these must be 0 or empty
+            if m07 in m07_values:
+                fee_values.extend((name, code, False) for name in names if name in present)
+    return RecordFacts(
+        h01=h01,
+        m07=m07,
+        m12=m12,
+        m23=m23,
+        content=content,
+        findings=tuple(out),
+        with_lines=tuple(with_lines),
+        without_lines=tuple(without_lines),
+        positive_kinds=positive,
+        lines=line_rules(m07, m23, nums.get("M20"), positive),
+        fees=fees,
+        if_orders=tuple(if_orders),
+        fee_due=fees and m07 in AH01_M07,
+        fee_values=tuple(fee_values),
+        has_m13="M13" in present,
+        has_m19="M19" in present,
+        has_m49="M49" in present,
+        dated=tuple(name for name in BG_FIELDS if name in present),
+    )
 
 
 def _check_prescription(
@@ -465,7 +499,7 @@ def _check_prescription(
 def _check_lines(
     mb2: list[dict[str, str]],
     m11: str | None,
-    facts: Prescription,
+    facts: RecordFacts,
     content: bool,
     out: list[Finding],
 ) -> None:

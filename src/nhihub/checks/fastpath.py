@@ -14,7 +14,12 @@ The regex of a layout holds
   line_variants`: D027, D033, D040, D041, D044, D045, D064, AA04), as alternatives per D02.
 
 What a regex cannot test is left to Python, on capture groups: BD (the upload time varies per
-context) and the person-ID check digit.
+context) and the person-ID check digit. What the values of a few header and MB1 fields decide
+(the requirement rules, :func:`~nhihub.checks.cross20.record_facts`) is worked out once per
+layout and combination of those values (:func:`head_facts`).
+
+Layouts are compiled the second time they are met (:class:`_Compiled`): a writer that orders
+the fields differently in every record costs the general path, never a compile per record.
 
 The fast path only ever says "nothing to report"; what it does not pass goes the general way,
 which finds the exact codes. So it may be stricter than the checks (29 February, D09 written
@@ -24,12 +29,25 @@ which finds the exact codes. So it may be stricter than the checks (29 February,
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
+from typing import Any, Generic, TypeVar
 
-from nhihub.checks.cross20 import NONE_OF, NOT_LIKE, ONE_OF, Constraint, LineRules, line_variants
-from nhihub.checks.fieldlevel import check_fields, fast_rules, staff_id_ok
+from nhihub.checks.cross20 import (
+    FACT_INPUTS,
+    FACT_PRESENCE,
+    NONE_OF,
+    NOT_LIKE,
+    ONE_OF,
+    Constraint,
+    LineRules,
+    RecordFacts,
+    line_variants,
+    record_facts,
+)
+from nhihub.checks.fieldlevel import check_fields, fast_rules
 from nhihub.checks.rules import (
     TYPE_DATE,
     TYPE_DATETIME,
@@ -46,15 +64,47 @@ from nhihub.checks.visitids import D002_PATTERNS
 from nhihub.formats.model import Finding
 from nhihub.ids.institution import INSTITUTION_SHAPE
 from nhihub.ids.rocdate import SURE_DATE, SURE_DATETIME
-from nhihub.ids.taiwan import PERSON_NUMBER_SHAPE, is_valid_number
+from nhihub.ids.taiwan import CHECKSUM_SHARES, PERSON_NUMBER_PARTS, PERSON_NUMBER_SHAPE
 from nhihub.specs.fields import VERSIONS, by_id
 
 _SEP = "\x00"  # cannot occur in XML text; no regex part below matches it
 _TEXT_ANY = f"[^{_SEP}]"
 _END = f"(?!{_TEXT_ANY})"  # the end of a value
-# Layouts kept compiled (about 0.2 ms each). A file holds few: one per kind of record and of
-# order line. A stream of ever new layouts costs a compile each, which stays correct.
+# Layouts kept compiled (about 0.2 ms each to compile). A file holds few: one per kind of
+# record and of order line.
 _LAYOUTS_KEPT = 2048
+_L = TypeVar("_L", bound="Layout")
+
+
+class _Compiled(Generic[_L]):
+    """Compiled layouts by key, bounded (cleared when full). A key is compiled the second time
+    it is asked for; the first time the caller takes the general path. So a file that brings a
+    new layout with every record (a writer that orders the fields at random) costs no
+    compiling, only the general path; one that repeats a few layouts compiles each once.
+
+    A cache like ``functools.lru_cache``: what it returns depends on the key alone.
+    """
+
+    def __init__(self, build: Callable[..., _L | None]) -> None:
+        self.done: dict[Hashable, _L | None] = {}  # read directly on the hot path
+        self._seen: dict[Hashable, None] = {}
+        self._build = build
+
+    def miss(self, key: tuple[Any, ...]) -> _L | None:
+        """The layout of ``key`` (not in :attr:`done`): ``None`` on its first sight."""
+        if key not in self._seen:
+            if len(self._seen) >= _LAYOUTS_KEPT:
+                self._seen.clear()
+            self._seen[key] = None
+            return None
+        del self._seen[key]
+        if len(self.done) >= _LAYOUTS_KEPT:
+            self.done.clear()
+        layout = self.done[key] = self._build(*key)
+        return layout
+
+
+_MISSING: Any = object()  # not in a cache
 
 
 _Trie = dict[str, "_Trie"]
@@ -139,42 +189,42 @@ def _field_pattern(rule: FieldRule, constraints: list[Constraint]) -> str | None
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Layout:
-    """The compiled fast path of one layout: ``match`` the joined values; its capture groups
-    hold the dates, patient IDs and staff IDs, at the positions listed; ``demands``: the
-    requirement rules it was compiled for."""
+    """The compiled fast path of one layout: ``match`` the joined values. In the header and
+    MB1 its capture groups hold the dates (``dated``: their positions) and the person IDs
+    (``people``: the position of the first of each one's three parts)."""
 
     match: Callable[[str], re.Match[str] | None]
     dated: tuple[int, ...]
     people: tuple[int, ...]
-    staff: tuple[int, ...]
     checked: bool  # any group to test
-    demands: Demands
 
-    def groups_pass(self, groups: tuple[str, ...], as_of_roc: str) -> bool:
+    def groups_pass(self, groups: tuple[str | Any, ...], as_of_roc: str) -> bool:
         """The tests beyond the regex, on the capture groups of a match."""
         # ROC text orders like time; a 7-digit date is later than the 13-digit upload time
         # exactly when it is later than the upload date (check_fields compares with as_of[:7]).
         for i in self.dated:
             if groups[i] > as_of_roc:
                 return False
-        for i in self.people:  # patient IDs: never memoised (personal data)
-            if not is_valid_number(groups[i]):
-                return False
-        for i in self.staff:  # noqa: SIM110 - staff IDs recur: memoised
-            if not staff_id_ok(groups[i]):
+        # The person-ID check digit, on the parts the regex cut: the verdict of
+        # is_valid_number without slicing (patient IDs are never memoised: personal data).
+        for i in self.people:
+            share = _HEAD_SHARE[groups[i]] + _MIDDLE_SHARE[groups[i + 1]]
+            if (share + _TAIL_SHARE[groups[i + 2]]) % 10:
                 return False
         return True
 
 
+_HEAD_SHARE, _MIDDLE_SHARE, _TAIL_SHARE = CHECKSUM_SHARES
 _NOTHING = re.compile("(?!)").fullmatch  # the match of a layout nothing passes
-_DATED, _PERSON, _STAFF = "dated", "person", "staff"
+_NEVER = Layout(_NOTHING, (), (), False)
+_DATED, _PERSON = "dated", "person"
 
 
 def _tested(rule: FieldRule) -> str:
     """What :meth:`Layout.groups_pass` tests on a header or MB1 value besides the regex."""
     if rule.type in (TYPE_DATE, TYPE_DATETIME):
         return _DATED
-    return rule.identifier if rule.identifier in (_PERSON, _STAFF) else ""
+    return _PERSON if rule.identifier in ("person", "staff") else ""
 
 
 def _compile(
@@ -195,10 +245,9 @@ def _compile(
         spec = specs.get(name)
         if spec is None or spec.segment != segment:
             return None
-    never = Layout(_NOTHING, (), (), (), False, rules)
     required = _requirement_constraints(names, segments, covered, rules)
     if required is None:
-        return never
+        return _NEVER
     field_rules_ = [field_rules(version)[n] for n in names]
     tested = ["" if "MB2" in covered else _tested(rule) for rule in field_rules_]
     alternatives = []
@@ -208,20 +257,29 @@ def _compile(
             part = _field_pattern(rule, [*required.get(rule.id, ()), *variant.get(rule.id, ())])
             if part is None:
                 break
-            parts.append(f"({part})" if test else part)
+            if test == _PERSON:  # three parts (groups_pass); the head has no constraints
+                part = "".join(f"({p})" for p in PERSON_NUMBER_PARTS)
+            elif test:
+                part = f"({part})"
+            parts.append(part)
         else:
             alternatives.append(_SEP.join(parts))
     if not alternatives:
-        return never
-    # Capture groups: only in the header and MB1, which have no alternatives.
-    groups = [t for t in tested if t]
+        return _NEVER
+    # Capture groups (only in the header and MB1, which have no alternatives): one per date,
+    # three per person ID.
+    dated, people, group = [], [], 0
+    for test in tested:
+        if test == _DATED:
+            dated.append(group)
+        elif test == _PERSON:
+            people.append(group)
+        group += {_DATED: 1, _PERSON: 3}.get(test, 0)
     return Layout(
         match=re.compile("|".join(alternatives)).fullmatch,
-        dated=tuple(i for i, t in enumerate(groups) if t == _DATED),
-        people=tuple(i for i, t in enumerate(groups) if t == _PERSON),
-        staff=tuple(i for i, t in enumerate(groups) if t == _STAFF),
-        checked=bool(groups),
-        demands=rules,
+        dated=tuple(dated),
+        people=tuple(people),
+        checked=group > 0,
     )
 
 
@@ -260,23 +318,107 @@ def _requirement_constraints(
     return constraints
 
 
-@lru_cache(maxsize=_LAYOUTS_KEPT)
-def head_layout(
-    version: str,
-    names: tuple[str, ...],
-    header_count: int,
-    header_values: tuple[str | None, ...],
-    mb1_values: tuple[str | None, ...],
-) -> Layout | None:
+@dataclass(frozen=True, slots=True, eq=False)
+class Head(Layout):
+    """The layout of a record's header and MB1 together, and how to read the values that
+    decide the record's requirement rules and cross-field facts (:func:`head_facts`)."""
+
+    version: str
+    names: tuple[str, ...]
+    segments: tuple[str, ...]
+    present: frozenset[str]  # its MB1 fields of FACT_PRESENCE
+    header_facts: tuple[str, ...]  # the header fields of these values present here
+    mb1_facts: tuple[str, ...]  # the MB1 fields
+    get_header_facts: Callable[[Mapping[str, str]], tuple[str, ...]]
+    get_mb1_facts: Callable[[Mapping[str, str]], tuple[str, ...]]
+
+
+def _getter(names: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    """(names, an itemgetter of them returning a tuple). One name is asked twice: itemgetter
+    of one name returns the value itself, and a wrapper returning a 1-tuple would cost a
+    Python call on the hot path."""
+    if not names:
+        return (), _no_values
+    if len(names) == 1:
+        names = names * 2
+    return names, itemgetter(*names)
+
+
+def _no_values(mapping: Mapping[str, str]) -> tuple[str, ...]:
+    return ()
+
+
+def head_layout(version: str, names: tuple[str, ...], header_count: int) -> Head | None:
     """The layout of a record's header and MB1 together: ``names`` are the header's field ids
-    (the first ``header_count``) and then MB1's; the values of the :func:`~nhihub.checks.rules.
-    selectors` fields decide the requirement rules."""
+    (the first ``header_count``) and then MB1's."""
     segments = ("MSH",) * header_count + ("MB1",) * (len(names) - header_count)
-    rules = demands(version, header_values, mb1_values)
-    return _compile(version, names, segments, ("MSH", "MB1"), rules)
+    shape = _compile(version, names, segments, ("MSH", "MB1"), _NO_DEMANDS)
+    if shape is None:
+        return None
+    wanted_header, wanted_mb1 = _FACT_FIELDS[version]
+    header_facts, get_header_facts = _getter(
+        tuple(n for n in wanted_header if n in names[:header_count])
+    )
+    mb1_facts, get_mb1_facts = _getter(tuple(n for n in wanted_mb1 if n in names[header_count:]))
+    return Head(
+        shape.match,
+        shape.dated,
+        shape.people,
+        shape.checked,
+        version,
+        names,
+        segments,
+        FACT_PRESENCE.intersection(names[header_count:]),
+        header_facts,
+        mb1_facts,
+        get_header_facts,
+        get_mb1_facts,
+    )
 
 
-@lru_cache(maxsize=_LAYOUTS_KEPT)
+@dataclass(frozen=True, slots=True, eq=False)
+class HeadFacts:
+    """What a record's header and MB1 decide for the other checks: the requirement rules,
+    whether the header and MB1 meet them, and (2.0) what they decide for the cross-field checks."""
+
+    demands: Demands
+    head_ok: bool
+    record: RecordFacts | None
+
+
+@lru_cache(maxsize=8192)
+def head_facts(
+    head: Head, header_values: tuple[str, ...], mb1_values: tuple[str, ...]
+) -> HeadFacts:
+    """The :class:`HeadFacts` of a record of layout ``head`` whose fact fields hold these
+    values. Memoised: a file holds few combinations."""
+    header = dict(zip(head.header_facts, header_values, strict=True))
+    mb1 = dict(zip(head.mb1_facts, mb1_values, strict=True))
+    return _facts(head.version, header, mb1, (head.names, head.segments, head.present))
+
+
+def _facts(
+    version: str,
+    header: Mapping[str, str],
+    mb1: Mapping[str, str],
+    layout: tuple[tuple[str, ...], tuple[str, ...], frozenset[str]] | None = None,
+) -> HeadFacts:
+    """The :class:`HeadFacts` of a header and MB1; ``layout``: their field ids, segments and
+    fields of FACT_PRESENCE when they hold only some of the fields (``head_ok`` is then
+    decided), else ``None`` (``head_ok`` is False: the general path does not ask)."""
+    header_selectors, mb1_selectors = selectors(version)
+    rules = demands(
+        version,
+        tuple(header.get(n) for n in header_selectors),
+        tuple(mb1.get(n) for n in mb1_selectors),
+    )
+    ok, present = False, None
+    if layout is not None:
+        names, segments, present = layout
+        ok = _requirement_constraints(names, segments, ("MSH", "MB1"), rules) is not None
+    return HeadFacts(rules, ok, record_facts(header, mb1, present) if version == "2.0" else None)
+
+
 def line_layout(
     version: str, names: tuple[str, ...], rules: Demands, line_rules: LineRules | None
 ) -> Layout | None:
@@ -286,12 +428,27 @@ def line_layout(
     return _compile(version, names, ("MB2",) * len(names), ("MB2",), rules, variants)
 
 
-_SELECTORS = {version: selectors(version) for version in VERSIONS}
+_HEADS: _Compiled[Head] = _Compiled(head_layout)
+_LINES: _Compiled[Layout] = _Compiled(line_layout)
+_NO_DEMANDS = Demands(*(frozenset(),) * 6, {}, {}, ())  # the head's regex: field checks only
+
+
+# The fields whose values decide a head's facts: the requirement selectors (header, MB1) and,
+# for 2.0, what record_facts reads.
+def _fact_fields(version: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    header, mb1 = selectors(version)
+    if version == "2.0":
+        header, mb1 = (*header, *FACT_INPUTS[0]), (*mb1, *FACT_INPUTS[1])
+    return tuple(dict.fromkeys(header)), tuple(dict.fromkeys(mb1))
+
+
+_FACT_FIELDS = {version: _fact_fields(version) for version in VERSIONS}
 
 # The outcome of check_head: the header and MB1 (empty values dropped when they were checked
-# the slow way), the requirement rules of the record, whether every field sits in its own
-# segment, whether the head passed (no field-level finding, no requirement finding, no D002).
-Head = tuple[Mapping[str, str], Mapping[str, str], Demands, bool, bool]
+# the slow way), what they decide, whether every field is known to sit in its own segment (a
+# layout seen for the first time is not looked at), whether the head passed (no field-level
+# finding, no requirement finding, no D002).
+HeadOutcome = tuple[Mapping[str, str], Mapping[str, str], HeadFacts, bool, bool]
 
 
 def check_head(
@@ -300,27 +457,27 @@ def check_head(
     mb1: dict[str, str],
     as_of_roc: str,
     out: list[Finding],
-) -> Head:
+) -> HeadOutcome:
     """The field-level checks of a record's header and MB1: the fast path, else check_fields
-    (after dropping empty values)."""
-    header_selectors, mb1_selectors = _SELECTORS[version]
-    header_values = tuple(map(header.get, header_selectors))
-    mb1_values = tuple(map(mb1.get, mb1_selectors))
-    head = head_layout(version, (*header, *mb1), len(header), header_values, mb1_values)
+    (after dropping empty values). See :data:`HeadOutcome`."""
+    key = (version, (*header, *mb1), len(header))
+    head = _HEADS.done.get(key, _MISSING)
+    if head is _MISSING:
+        head = _HEADS.miss(key)
     if head is not None:
         m = head.match(_SEP.join((*header.values(), *mb1.values())))
         if m is not None and (not head.checked or head.groups_pass(m.groups(), as_of_roc)):
-            return header, mb1, head.demands, True, True
+            facts = head_facts(head, head.get_header_facts(header), head.get_mb1_facts(mb1))
+            if facts.head_ok:
+                return header, mb1, facts, True, True
     # No regex part matches "": a head that passes holds no empty value. Otherwise empty
     # values count as absent, also for the requirement rules.
     header, mb1 = _filled(header), _filled(mb1)
-    rules = demands(
-        version, tuple(map(header.get, header_selectors)), tuple(map(mb1.get, mb1_selectors))
-    )
+    facts = _facts(version, header, mb1)
     checks = fast_rules(version)
     check_fields(header, checks, as_of_roc, out)
     check_fields(mb1, checks, as_of_roc, out)
-    return header, mb1, rules, head is not None, False
+    return header, mb1, facts, head is not None, False
 
 
 def check_lines(
@@ -333,12 +490,16 @@ def check_lines(
 ) -> tuple[list[dict[str, str]], bool, bool]:
     """The field-level checks of the order lines: the fast path per line (with the record's
     requirement ``rules`` and ``line_rules``), check_fields (after dropping empty values) for
-    the lines it does not pass. Returns the lines, whether every field sits in its own segment
-    and whether every line passed."""
+    the lines it does not pass. Returns the lines, whether every field is known to sit in its
+    own segment (a layout seen for the first time is not looked at) and whether every line
+    passed."""
     in_place = True
     failed = []
     for n, line in enumerate(mb2, 1):
-        shape = line_layout(version, tuple(line), rules, line_rules)
+        key = (version, tuple(line), rules, line_rules)
+        shape = _LINES.done.get(key, _MISSING)
+        if shape is _MISSING:
+            shape = _LINES.miss(key)
         if shape is None:
             in_place = False
             failed.append(n)

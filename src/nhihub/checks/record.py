@@ -60,34 +60,34 @@ def check_record(record: Record, ctx: CheckContext) -> list[Finding]:
     if ctx.upload_version is not None and version != ctx.upload_version:
         out.append(Finding(None, _VERSION_CODE))
     as_of = ctx.as_of_roc
-    field_level_start = len(out)
-    header, mb1, record_demands, in_place, head_passed = check_head(
+    start = len(out)
+    # Field level, on the fast path (fastpath.py) as far as it goes; what a passing segment
+    # decides (requirement rules, prescription facts) comes with it.
+    header, mb1, head, in_place, head_passed = check_head(
         version, record.header, record.mb1, as_of, out
     )
-    facts = cross20.prescription(header, mb1) if version == "2.0" else None
+    facts = head.record
     mb2, lines_in_place, lines_passed = check_lines(
-        version, record.mb2, record_demands, facts.lines if facts else None, as_of, out
+        version, record.mb2, head.demands, facts.lines if facts else None, as_of, out
     )
-    field_level_end = len(out)
-    if head_passed and lines_passed:
-        pass  # the fast path includes the requirement rules
-    elif in_place and lines_in_place:
-        check_demands(record_demands, header, mb1, mb2, out)
-    else:  # a field outside its segment: the general rules read every segment
-        check_requirements(plan(version, _key_values(version, header, mb1)), header, mb1, mb2, out)
+    end = len(out)
+    if not (head_passed and lines_passed):  # passing includes the requirement rules
+        if in_place and lines_in_place:
+            check_demands(head.demands, header, mb1, mb2, out)
+        else:  # a field outside its segment: the general rules read every segment
+            keys = _key_values(version, header, mb1)
+            check_requirements(plan(version, keys), header, mb1, mb2, out)
     visit_field = _VISIT_FIELD[version]
     visit = mb1.get(visit_field)
     if (
         visit is not None
-        and len(visit) == 13
         and visit < ctx.stale_before_roc
+        and len(visit) == 13
         and datetime_ok(visit)
     ):
         out.append(Finding(visit_field, "BH"))
-    if version == "2.0":
-        cross20.check_cross(
-            header, mb1, mb2, out, facts=facts, fields_valid=head_passed, lines_passed=lines_passed
-        )
+    if facts is not None:  # 2.0
+        cross20.check_cross(header, mb1, mb2, out, facts, head_passed, lines_passed)
         if not head_passed:  # passing includes D002's shape
             check_identifier_shapes(mb1, out)
         check_sentinels(mb1, out)
@@ -98,8 +98,8 @@ def check_record(record: Record, ctx: CheckContext) -> list[Finding]:
     else:
         cross10.check_cross(header, mb1, mb2, out)
     if len(out) > 1:
-        if field_level_end > field_level_start:
-            out = _drop_after_field_level(out, field_level_start, field_level_end)
+        if end > start:
+            out = _drop_after_field_level(out, start, end)
         out = _ordered(version, out)
     return out
 

@@ -66,9 +66,21 @@ _SHARE_HEAD: Mapping[str, int] = {
 }
 _SHARE_3_6: Mapping[str, int] = _shares(_TAIL_WEIGHTS[:4])
 _SHARE_7_10: Mapping[str, int] = _shares(_TAIL_WEIGHTS[4:])
-PERSON_NUMBER_SHAPE = (
-    f"[{''.join(LETTER_VALUES)}][{''.join((*NATIONAL_SECOND, *RESIDENT_SECOND))}][0-9]{{8}}"
+CHECKSUM_SHARES: tuple[Mapping[str, int], Mapping[str, int], Mapping[str, int]] = (
+    _SHARE_HEAD,
+    _SHARE_3_6,
+    _SHARE_7_10,
 )
+"""The checksum's share of characters 1-2, 3-6 and 7-10 of a person number, keyed by those
+characters: a number is valid when the three shares sum to a multiple of 10."""
+PERSON_NUMBER_PARTS = (
+    f"[{''.join(LETTER_VALUES)}][{''.join((*NATIONAL_SECOND, *RESIDENT_SECOND))}]",
+    "[0-9]{4}",
+    "[0-9]{4}",
+)
+"""Regexes (text) of the three parts of :data:`CHECKSUM_SHARES`: together they match the
+layout :func:`is_valid_number` accepts (the checksum aside)."""
+PERSON_NUMBER_SHAPE = "".join(PERSON_NUMBER_PARTS)
 """A regex (text) of the layout :func:`is_valid_number` accepts (the checksum is not in it)."""
 
 

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -32,7 +33,7 @@ from sqlalchemy.dialects import postgresql
 from nhihub.service.facts import RefillFacts, VisitFacts, refill_claim
 from nhihub.service.prepared import ORDER_ROW, VISIT_ROW
 from nhihub.storage import Batch, RecordOutcome, check_code
-from nhihub.storage.repository._common import chunks, upsert_insert
+from nhihub.storage.repository._common import chunks
 from nhihub.storage.repository.batches import _BATCH_COLUMNS, _batch
 from nhihub.storage.schema import (
     order_lines,
@@ -204,39 +205,30 @@ def write_refills(
         return
     for r in rows:
         check_code("refill_state", r.state)
-    stmt = upsert_insert(conn, refills)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[refills.c.m15, refills.c.refill_no],
-        set_={
-            name: stmt.excluded[name]
-            for name in (
-                "rx_kind",
-                "state",
-                "dispensed_by",
-                "dispensing_m15",
-                "dispensed_at",
-                "batch_id",
-                "updated_at",
-            )
-        },
+    c = refills.c
+    changed = ("rx_kind", "state", "dispensed_by", "dispensing_m15", "dispensed_at", "batch_id")
+    sql = insert_sql(
+        conn,
+        refills,
+        ("m15", "refill_no", *changed, "updated_at"),
+        on_conflict_update=(("m15", "refill_no"), (*changed, "updated_at")),
     )
-    conn.execute(
-        stmt,
-        [
-            {
-                "m15": r.m15,
-                "refill_no": r.refill_no,
-                "rx_kind": r.rx_kind,
-                "state": r.state,
-                "dispensed_by": r.dispensed_by,
-                "dispensing_m15": r.dispensing_m15,
-                "dispensed_at": r.dispensed_at,
-                "batch_id": batch_id,
-                "updated_at": now,
-            }
-            for r in rows
-        ],
-    )
+    at = c.dispensed_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    tail = (batch_id, bound(conn, c.updated_at, now))
+    params = [
+        (
+            r.m15,
+            r.refill_no,
+            r.rx_kind,
+            r.state,
+            r.dispensed_by,
+            r.dispensing_m15,
+            r.dispensed_at if at is None or r.dispensed_at is None else at(r.dispensed_at),
+            *tail,
+        )
+        for r in rows
+    ]
+    execute_rows(conn, sql, params)
 
 
 def executemany(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -283,10 +275,12 @@ def insert_sql(
     *,
     json_columns: Collection[str] = (),
     on_conflict_nothing: Sequence[str] = (),
+    on_conflict_update: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> str:
     """``INSERT INTO table (columns) VALUES (...)`` in the driver's positional parameter style;
     ``json_columns`` take JSON text (PostgreSQL casts it); ``on_conflict_nothing``: the key
-    columns of an ``ON CONFLICT DO NOTHING``."""
+    columns of an ``ON CONFLICT DO NOTHING``; ``on_conflict_update``: (key columns, columns
+    set to the new row's values) of an ``ON CONFLICT DO UPDATE``."""
     style = conn.dialect.paramstyle
     if style == "qmark":
         mark = "?"
@@ -306,6 +300,10 @@ def insert_sql(
     )
     if on_conflict_nothing:
         sql += f" ON CONFLICT ({', '.join(map(quote, on_conflict_nothing))}) DO NOTHING"
+    elif on_conflict_update is not None:
+        keys, update = on_conflict_update
+        sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
+        sql += f" ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {sets}"
     return sql
 
 
@@ -324,6 +322,7 @@ def execute_rows(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) ->
     return int(result.rowcount)
 
 
+_m15_of = attrgetter("m15")
 _BATCH_COLUMNS_OF_VISIT = ("deleted", "version", "batch_id", "received_at")
 
 
@@ -348,6 +347,7 @@ def insert_new_visits(
         bound(conn, c.batch_id, batch_id),
         bound(conn, c.received_at, received_at),
     )
+    rows = sorted(rows, key=_m15_of)
     changed = execute_rows(conn, sql, [p.row + tail for p in rows])
     if changed == len(rows):
         inserted = {p.m15 for p in rows}

@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 
 BeforeCommit = Callable[[int], None]
 _PART = 2000  # records planned and written at a time when phase 1 is finished
+# New visits are inserted this many at a time, in key order: the indexes are then written
+# page after page rather than all over the place.
+_FLUSH = 5000
 
 
 class LeaseLost(RuntimeError):
@@ -176,7 +179,8 @@ class _Apply:
             self.orders += r.orders
             self.bad_orders += r.invalid_orders
         self.records += len(part)
-        self._flush()
+        if len(self.pending) >= _FLUSH:
+            self._flush()
         q.insert_outcome_rows(self.conn, outcomes)
 
     def _effects(self, r: CheckedRecord, p: Plan) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from nhihub.checks import is_valid
 from nhihub.formats.model import Finding
@@ -70,7 +70,7 @@ class Plan:
 
     @property
     def valid(self) -> bool:
-        return is_valid(self.findings)
+        return not self.findings or is_valid(self.findings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +151,10 @@ class ChainState:
         """Refills recorded as dispensed by this visit."""
         return frozenset(self._claims.get(dispensing_m15, ()))
 
+    def claims_any(self, dispensing_m15: str) -> bool:
+        """Whether this visit is recorded as having dispensed a refill."""
+        return bool(self._claims.get(dispensing_m15))
+
     def referrers(self, m15: str) -> list[VisitFacts]:
         """Live visits whose M16 names ``m15``, in receiving order."""
         found = [self.live(r) for r in self._referrers.get(m15, ())]
@@ -166,7 +170,7 @@ class ChainState:
             elif isinstance(effect, DeleteVisit):
                 current = self._visits.get(rec.m15)
                 if current is not None and rec.order_key > current.order_key:
-                    self._visits[rec.m15] = replace(current, deleted=True, order_key=rec.order_key)
+                    self._visits[rec.m15] = current._replace(deleted=True, order_key=rec.order_key)
             else:
                 self._set_refill(effect)
 
@@ -235,14 +239,13 @@ class _Out:
 
 
 def _released(row: RefillFacts) -> RefillFacts:
-    return replace(
-        row, state=NOT_DISPENSED, dispensed_by=None, dispensing_m15=None, dispensed_at=None
+    return row._replace(
+        state=NOT_DISPENSED, dispensed_by=None, dispensing_m15=None, dispensed_at=None
     )
 
 
 def _dispensed(row: RefillFacts, rec: RecordFacts) -> RefillFacts:
-    return replace(
-        row,
+    return row._replace(
         state=DISPENSED,
         dispensed_by=rec.institution,
         dispensing_m15=rec.m15,
@@ -280,8 +283,18 @@ def plan(rec: RecordFacts, state: ChainState, ctx: ChainContext) -> Plan:
 
 
 def _plan_store(rec: RecordFacts, state: ChainState, ctx: ChainContext) -> Plan:
-    out = _Out(rec, ctx)
     current = state.visit(rec.m15)
+    if (
+        current is None
+        and not rec.refill_count
+        and rec.category not in ctx.spec.dispensing_categories
+        and not state.refills(rec.m15)
+        and not state.claims_any(rec.m15)
+    ):
+        # The usual record: a new visit, no prescription, no dispensing (what the rules below
+        # come to in that case, without their bookkeeping).
+        return Plan((), (StoreVisit(rec.index, rec.m15),))
+    out = _Out(rec, ctx)
     if current is not None and current.institution != rec.institution:
         out.add("foreign_visit")  # the identifier belongs to another institution's visit
         return out.plan()
@@ -323,7 +336,7 @@ def _prescription(out: _Out, rows: Mapping[int, RefillFacts], state: ChainState)
             else:
                 out.writes[(rec.m15, n)] = None
         elif row.rx_kind != kind:
-            out.writes[(rec.m15, n)] = replace(row, rx_kind=kind)
+            out.writes[(rec.m15, n)] = row._replace(rx_kind=kind)
     fresh = {
         n: RefillFacts(rec.m15, n, NOT_DISPENSED, kind)
         for n in range(1, count + 1)
@@ -337,8 +350,7 @@ def _prescription(out: _Out, rows: Mapping[int, RefillFacts], state: ChainState)
                 continue
             free = fresh.get(v.refill_no)
             if free is not None and free.state == NOT_DISPENSED:
-                fresh[v.refill_no] = replace(
-                    free,
+                fresh[v.refill_no] = free._replace(
                     state=DISPENSED,
                     dispensed_by=v.institution,
                     dispensing_m15=v.m15,
@@ -461,7 +473,7 @@ def _plan_cancel(rec: RecordFacts, state: ChainState, ctx: ChainContext, *, canc
     source, target = (NOT_DISPENSED, CANCELLED) if cancel else (CANCELLED, NOT_DISPENSED)
     for n, row in sorted(rows.items()):
         if row.state == source:
-            out.writes[(rec.m15, n)] = replace(row, state=target)
+            out.writes[(rec.m15, n)] = row._replace(state=target)
     if not out.writes:
         out.add("nothing_to_cancel" if cancel else "nothing_to_restore")
     return out.plan()

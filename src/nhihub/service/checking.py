@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import io
+import itertools
 import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Dialect
@@ -56,6 +57,7 @@ _TICK_EVERY = 1000
 _M15_LENGTH = 20
 _M07_LENGTH = 2
 _Match = TypeVar("_Match", V1Record, PrecheckRecord)
+_FACTS_VISIT_AT = "M11"  # the field RecordFacts.visit_at is read from
 
 
 @dataclass(slots=True)
@@ -76,30 +78,24 @@ class CheckedRecord:
     match: V1Record | PrecheckRecord | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Plain tuples cross process boundaries several times faster than slotted dataclasses.
-        facts = None if self.facts is None else _fact_values(self.facts)
-        findings = tuple((f.field, f.code) for f in self.findings)
-        head = (self.index, self.line, self.version, self.m15, findings, self.valid)
-        tail = (self.orders, self.invalid_orders, facts, self.visit, self.match)
-        return (_rebuild_checked, (*head, *tail))
+        return (_unpack, (_pack(self),))
 
 
-_fact_values = attrgetter(*RecordFacts.__dataclass_fields__)
+_Packed = tuple[Any, ...]
 
 
-def _rebuild_checked(
-    index: int,
-    line: int,
-    version: str,
-    m15: str | None,
-    findings: tuple[tuple[str | None, str], ...],
-    valid: bool,
-    orders: int,
-    invalid_orders: int,
-    facts: tuple[Any, ...] | None,
-    visit: PreparedVisit | None,
-    match: V1Record | PrecheckRecord | None,
-) -> CheckedRecord:
+def _pack(r: CheckedRecord) -> _Packed:
+    """The record as plain tuples: they cross process boundaries several times faster than
+    objects (pickle then has no class to look up and no reduce method to call per object)."""
+    facts = None if r.facts is None else tuple(r.facts)
+    visit = None if r.visit is None else (r.visit.row, r.visit.orders)
+    findings = tuple([(f.field, f.code) for f in r.findings]) if r.findings else ()
+    head = (r.index, r.line, r.version, r.m15, findings, r.valid, r.orders, r.invalid_orders)
+    return (*head, facts, visit, r.match)
+
+
+def _unpack(p: _Packed) -> CheckedRecord:
+    index, line, version, m15, findings, valid, orders, bad, facts, visit, match = p
     return CheckedRecord(
         index,
         line,
@@ -108,9 +104,9 @@ def _rebuild_checked(
         tuple([Finding(f, c) for f, c in findings]) if findings else (),
         valid,
         orders,
-        invalid_orders,
+        bad,
         None if facts is None else RecordFacts(*facts),
-        visit,
+        None if visit is None else PreparedVisit(*visit),
         match,
     )
 
@@ -121,6 +117,17 @@ class CheckedUpload:
     records: list[CheckedRecord] = field(default_factory=list)
     file_errors: list[FileError] = field(default_factory=list)
     skipped_checks: list[str] = field(default_factory=list)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # One list of plain tuples for all the records (see _pack).
+        packed = [_pack(r) for r in self.records]
+        return (_unpack_upload, (self.version, packed, self.file_errors, self.skipped_checks))
+
+
+def _unpack_upload(
+    version: str | None, packed: list[_Packed], file_errors: list[FileError], skipped: list[str]
+) -> CheckedUpload:
+    return CheckedUpload(version, [_unpack(p) for p in packed], file_errors, skipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +185,9 @@ class _Checker:
         self.binds = date_binds(job.dialect)
         # A person often has several visits in one upload: hash each person ID once.
         self.hashes: dict[str, bytes] = {}
+        self.dates: dict[dt.date, Any] = {}
+        self.births: dict[str, Any] = {}
+        self.layouts = {v: layout(v) for v in ("2.0", "1.0")}
 
     def context(self, record: Record) -> CheckContext:
         if self.ctx is None:
@@ -196,31 +206,32 @@ class _Checker:
         record.index += self.first_index
         record.line += self.first_line
         findings = check_record(record, self.context(record))
-        lay = _layout(record.version)
+        lay = self.layouts.get(record.version) or _layout(record.version)
         if lay is not None and lay.institution_code:
             value = record.mb1.get(lay.institution_code)
             if value is not None and value != job.institution:
                 findings.append(Finding(lay.institution_code, self.foreign_code))
-        valid = is_valid(findings)
+        valid = not findings or is_valid(findings)
         orders, bad_orders = order_counts(record, findings)
         out = CheckedRecord(
-            index=record.index,
-            line=record.line,
-            version=record.version,
-            m15=record.mb1.get("M15") if record.version == "2.0" else None,
-            findings=tuple(findings),
-            valid=valid,
-            orders=orders,
-            invalid_orders=bad_orders,
+            record.index,
+            record.line,
+            record.version,
+            record.mb1.get("M15") if record.version == "2.0" else None,
+            tuple(findings),
+            valid,
+            orders,
+            bad_orders,
         )
         same_version = record.version == self.version
         if job.kind == "A1" and record.version == "2.0" and valid and same_version:
             assert lay is not None
             person = record.mb1.get(lay.person_id) or None
             person_hash = None if person is None else self.lookup_hash(person)
+            facts = record_facts(record, batch_id=job.batch_id, person_hash=person_hash)
+            out.facts = facts
             if record.header.get("H01") in self.store_ops:
-                out.visit = self.prepare_visit(record, lay, person, person_hash)
-            out.facts = record_facts(record, batch_id=job.batch_id, person_hash=person_hash)
+                out.visit = self.prepare_visit(record, lay, person, person_hash, facts)
         elif job.kind == "A1" and record.version == "1.0" and same_version:
             v1 = v1_record_of(
                 record,
@@ -244,32 +255,34 @@ class _Checker:
         return out
 
     def prepare_visit(
-        self, record: Record, lay: Layout, person: str | None, person_hash: bytes | None
+        self,
+        record: Record,
+        lay: Layout,
+        person: str | None,
+        person_hash: bytes | None,
+        facts: RecordFacts | None = None,
     ) -> PreparedVisit:
-        """The row :func:`nhihub.storage.visit_from_record` describes, built in one pass."""
+        """The row :func:`nhihub.storage.visit_from_record` describes, built in one pass
+        (``facts``: the record's, whose visit time is then not parsed again)."""
         mb1 = record.mb1
         m15 = mb1.get(lay.m15) or None
         institution = mb1.get(lay.institution_code) or self.job.institution
         if m15 is None or person is None or person_hash is None:
             raise ValueError("a stored visit needs M15, M03 and an institution code")
-        birth_date = parse_date(mb1.get(lay.birth_date) or None)
-        visit_at = parse_datetime(mb1.get(lay.visit_at) or None)
-        visit_date = None if visit_at is None else visit_at.date()
-        binds = self.binds
-        bind_date, bind_at = binds["birth_date"], binds["visit_at"]
-        if bind_date is not None:
-            birth_date = None if birth_date is None else bind_date(birth_date)
-            visit_date = None if visit_date is None else bind_date(visit_date)
-        if bind_at is not None and visit_at is not None:
-            visit_at = bind_at(visit_at)
+        if facts is not None and lay.visit_at == _FACTS_VISIT_AT:
+            visit_at = facts.visit_at
+        else:
+            visit_at = parse_datetime(mb1.get(lay.visit_at) or None)
+        visit_date = None if visit_at is None else self.date_value(visit_at.date())
+        bind_at = self.binds["visit_at"]
         header = record.header
         row = (
             m15,
             institution,
             person_hash,
             self.cipher.encrypt(person),
-            birth_date,
-            visit_at,
+            self.birth_date(mb1.get(lay.birth_date) or None),
+            visit_at if bind_at is None or visit_at is None else bind_at(visit_at),
             visit_date,
             mb1.get(lay.category) or None,
             header.get(lay.h00) or None,
@@ -281,6 +294,23 @@ class _Checker:
             record_json_text(record),
         )
         return PreparedVisit(row, tuple(order_values(record)))
+
+    def date_value(self, day: dt.date) -> Any:
+        """A date as the driver takes it (visit dates repeat: converted once)."""
+        value = self.dates.get(day)
+        if value is None:
+            bind = self.binds["visit_date"]
+            value = self.dates[day] = day if bind is None else bind(day)
+        return value
+
+    def birth_date(self, text: str | None) -> Any:
+        """M04 as the driver takes it, ``None`` when not a date (read once per text)."""
+        if text is None:
+            return None
+        if text not in self.births:
+            day = parse_date(text)
+            self.births[text] = None if day is None else self.date_value(day)
+        return self.births[text]
 
     def _fit(self, row: _Match) -> _Match:
         """Report rows keep invalid records too: the uploader's code (a valid record has it
@@ -344,9 +374,10 @@ def _first_version(raw: bytes) -> str | None:
 
 
 def split_upload(raw: bytes, parts: int, *, max_records: int | None = None) -> list[_Part] | None:
-    """Cut a cleanly framed upload at ``<REC>`` offsets into about ``parts`` documents (more
-    when a part would hold more than ``max_records``); ``None`` when the frame is not clean
-    (then the upload is read serially) or there are fewer than two records per part."""
+    """Cut a cleanly framed upload at ``<REC>`` offsets into ``parts`` documents of about the
+    same size (more when a part would hold more than about ``max_records`` records); ``None``
+    when the frame is not clean (then the upload is read serially) or there are fewer than two
+    records per part."""
     head = raw[:4096]
     open_at = head.find(b"<RECS>")
     if open_at < 0 or raw.count(b"<RECS>") != 1 or b"<!" in head[:open_at]:
@@ -355,25 +386,27 @@ def split_upload(raw: bytes, parts: int, *, max_records: int | None = None) -> l
     if close_at < 0 or raw[close_at + len(b"</RECS>") :].strip():
         return None
     body_start = open_at + len(b"<RECS>")
-    offsets: list[int] = []
-    i = raw.find(_REC, body_start, close_at)
-    while i >= 0:
-        offsets.append(i)
-        i = raw.find(_REC, i + 1, close_at)
-    if len(offsets) < parts * 2:
+    first = raw.find(_REC, body_start, close_at)
+    records = raw.count(_REC, body_start, close_at)
+    if first < 0 or records < parts * 2:
         return None
-    per = -(-len(offsets) // parts)
     if max_records is not None:
-        per = max(1, min(per, max_records))
-    cuts = [offsets[k] for k in range(0, len(offsets), per)]
-    bounds = [*cuts, close_at]
+        parts = max(parts, -(-records // max(1, max_records)))
+    # Cut by bytes (finding every <REC> from Python would cost more than reading them).
+    size = (close_at - first) / parts
+    cuts = [first]
+    for k in range(1, parts):
+        at = raw.find(_REC, max(first + int(k * size), cuts[-1] + 1), close_at)
+        if at < 0:
+            break
+        cuts.append(at)
     # The prolog goes on the part's first line, so line numbers only need an offset.
     prolog = raw[:body_start].replace(b"\n", b" ").replace(b"\r", b" ")
     out: list[_Part] = []
-    lines = raw.count(b"\n", 0, bounds[0])
-    for k in range(len(cuts)):
-        a, b = bounds[k], bounds[k + 1]
-        out.append(_Part(prolog + raw[a:b] + b"</RECS>", k * per, lines))
+    index, lines = 0, raw.count(b"\n", 0, first)
+    for a, b in itertools.pairwise([*cuts, close_at]):
+        out.append(_Part(prolog + raw[a:b] + b"</RECS>", index, lines))
+        index += raw.count(_REC, a, b)
         lines += raw.count(b"\n", a, b)
     return out
 
@@ -490,6 +523,22 @@ def check_parallel(
         return check_serial(raw, job, tick=tick)
 
 
+_NICENESS = 5
+
+
+def _start_worker() -> None:
+    """Set up a worker process of the pool.
+
+    - It runs at a lower priority than the process that stores what it checks: that one is
+      the critical path of a streamed batch and should not wait for a CPU while the workers,
+      which only need to stay ahead of it, read further parts.
+    - What it has imported is frozen out of the garbage collector's scans: only the part being
+      checked is scanned."""
+    if hasattr(os, "nice"):
+        os.nice(_NICENESS)
+    gc.freeze()
+
+
 def default_jobs() -> int:
     """Processes for checking large uploads: the CPUs this process may use."""
     try:
@@ -528,7 +577,9 @@ class CheckPool:
             ctx = multiprocessing.get_context(method)
             if method == "forkserver":
                 ctx.set_forkserver_preload([__name__])
-            self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=ctx, initializer=_start_worker
+            )
         return self._executor
 
     def check(self, raw: bytes, job: CheckJob, *, tick: Tick | None = None) -> CheckedUpload:

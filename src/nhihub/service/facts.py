@@ -1,10 +1,11 @@
 """What the stateful rules look at: the facts of an incoming 2.0 record, of a stored visit and of
-a refill. Plain frozen values; :func:`record_facts` extracts them from a record (pure)."""
+a refill. Plain frozen values (named tuples: tens of thousands are made per upload, several
+times faster than frozen dataclasses); :func:`record_facts` extracts them from a record (pure)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from nhihub.formats.model import Record
 from nhihub.ids.rocdate import RocDateError, parse_roc_datetime
@@ -13,8 +14,7 @@ from nhihub.service.spec import ServiceSpec, service_spec
 OrderKey = tuple[int, int]  # (batch id, record index): the receiving order
 
 
-@dataclass(frozen=True, slots=True)
-class RecordFacts:
+class RecordFacts(NamedTuple):
     """An incoming format-2.0 record as the stateful rules see it.
 
     ``refill_no``/``refill_kind``: the refill this visit dispenses (M33 慢連箋 or M34 管制藥品
@@ -22,7 +22,7 @@ class RecordFacts:
     dispensings of a chronic continuous prescription it issues (M26 or M29).
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # the record's index, not tuple.index()
     order_key: OrderKey
     h01: str
     m15: str
@@ -40,8 +40,7 @@ class RecordFacts:
     count_kind: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class VisitFacts:
+class VisitFacts(NamedTuple):
     """The current version of a stored visit as the rules see it. ``refill_no``/``refill_kind``
     are only known for visits loaded as dispensings of a prescription (or stored in this batch)."""
 
@@ -59,8 +58,7 @@ class VisitFacts:
     refill_kind: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RefillFacts:
+class RefillFacts(NamedTuple):
     """One refill (第幾次調劑) of a prescription: state ``not_dispensed`` / ``dispensed`` /
     ``cancelled``, and who dispensed it (institution, dispensing visit, its M11)."""
 

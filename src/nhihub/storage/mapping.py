@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from nhihub.formats.model import Record
@@ -122,33 +123,51 @@ def record_json(record: Record) -> dict[str, Any]:
 
 # Compact, and without the cycle check: a record is plain dicts of strings.
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+# The same encoder as the json module builds for each call, built once (when available).
+_C_ENCODER = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, False)
+)
 
 
 def record_json_text(record: Record) -> str:
     """:func:`record_json` serialised compactly (the text stored in ``visits.record``), without
-    copying the record first."""
+    copying the record first: ``json.dumps(record_json(record), ensure_ascii=False,
+    separators=(",", ":"))``."""
     mb1 = record.mb1
     pii = layout(record.version).pii
     if not pii.isdisjoint(mb1):
-        mb1 = {k: v for k, v in mb1.items() if k not in pii}
+        mb1 = dict(mb1)  # keeps the order; cheaper than filtering item by item
+        for name in pii:
+            mb1.pop(name, None)
     data = {"version": record.version, "header": record.header, "mb1": mb1, "mb2": record.mb2}
+    if _C_ENCODER is not None:
+        return "".join(_C_ENCODER(data, 0))
     return _JSON.encode(data)
+
+
+@cache
+def _order_fields(version: str) -> tuple[tuple[str, ...], int | None]:
+    """The MB2 field ids of the order-line columns, and where ``days`` is among them."""
+    orders = layout(version).orders
+    days_at = next((i for i, (name, _) in enumerate(orders) if name == "days"), None)
+    return tuple(fid for _, fid in orders), days_at
 
 
 def order_values(record: Record) -> list[tuple[Any, ...]]:
     """The order lines' values, in ``line_no`` then ``layout().orders`` column order: texts as
     written (``None`` when absent or empty), ``days`` a number when it is digits."""
-    columns = layout(record.version).orders
+    fields, days_at = _order_fields(record.version)
     lines: list[tuple[Any, ...]] = []
     for n, data in enumerate(record.mb2, 1):
-        values: list[Any] = [n]
-        for name, fid in columns:
-            text = data.get(fid) or None
-            if name == "days":
-                values.append(int(text) if text is not None and text.isdigit() else None)
-            else:
-                values.append(text)
-        lines.append(tuple(values))
+        values: list[Any] = list(map(data.get, fields))
+        if "" in values:
+            values = [v or None for v in values]
+        if days_at is not None:
+            days = values[days_at]
+            values[days_at] = int(days) if days is not None and days.isdigit() else None
+        lines.append((n, *values))
     return lines
 
 
