@@ -52,6 +52,9 @@ def test_demo_no_serve_on_the_default_sqlite(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "demo.db").exists()
     assert {i["role"] for i in summary["institutions"]} >= {"prescriber", "pharmacy", "clinic"}
     assert summary["staff_token"].startswith("nhh_")
+    precheck = next(i["code"] for i in summary["institutions"] if i["role"] == "precheck")
+    assert summary["precheck"]["institution"] == precheck
+    assert 0 < summary["precheck"]["matched"] < summary["precheck"]["v1_success"]
     # recreated on every run: the same batch ids again, new tokens
     second = json.loads(_demo(tmp_path, "--json").stdout)
     assert second["batches"] == summary["batches"]
@@ -66,6 +69,10 @@ def test_demo_text_output(tmp_path: Path) -> None:
     assert "nhihub visit-id decode" in out  # the identifier tools are shown too
     assert "nhihub id check" in out
     assert "nhh_" in out
+    summary = json.loads((tmp_path / "data" / "demo.json").read_text("utf-8"))
+    precheck = summary["precheck"]["institution"]
+    assert f"pre-check report：機構 {precheck}" in out  # names the institution to look at
+    assert f"/console/precheck?institution={precheck}" in out
 
 
 def test_demo_refuses_a_postgresql_database_with_data(

@@ -1,21 +1,19 @@
 """Fixtures of the web console tests: the app on a real database (``fresh_engine``: SQLite file
 and PostgreSQL, emptied before each test), the demo's institutions, tokens and processed
-uploads (:func:`nhihub.api.demo.load_demo`), an institution with 1.0 and 2.0 pre-check uploads
-for the comparison report, synthetic upload files with known errors (:mod:`nhihub.synth`),
-and a signed-in :class:`Console` client."""
+uploads (:func:`nhihub.api.demo.load_demo`), among them the pre-check institution with 1.0 and
+2.0 pre-check uploads for the comparison report, synthetic upload files with known errors
+(:mod:`nhihub.synth`), and a signed-in :class:`Console` client."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 import hmac
-import io
 import re
 import secrets
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,25 +25,25 @@ from httpx import Response
 from sqlalchemy import Engine
 
 from nhihub.api import create_app
-from nhihub.api.demo import DemoPlan, DemoResult, encode_records, load_demo, plan_demo
+from nhihub.api.demo import (
+    PRECHECK_ROLE,
+    PRECHECK_V1,
+    PRECHECK_V2,
+    DemoPlan,
+    DemoResult,
+    demo_config,
+    load_demo,
+    plan_demo,
+)
 from nhihub.api.service_calls import taiwan_now
 from nhihub.config import Settings
-from nhihub.formats import Record, write_upload
-from nhihub.ids.rocdate import format_roc_date
-from nhihub.service import create_token, drain, submit_upload
-from nhihub.storage import (
-    Institution,
-    create_engine_for,
-    insert_institution,
-    unit_of_work,
-    upgrade,
-)
+from nhihub.formats import Record
+from nhihub.service import drain
+from nhihub.storage import create_engine_for, upgrade
 from nhihub.synth import generate
 
-SEED = 20241015  # the demo's seed: its institutions are in the same synthetic data
-RECORDS = 3000
 MAX_UPLOAD = 512 * 1024
-PRECHECK_NAME = "示範預檢診所 Demo pre-check clinic"
+ERROR_RATE = 0.08  # of the pre-check institution's records for uploads with errors
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +70,9 @@ def settings(fresh_db_url: str, tmp_path: Path, keys: tuple[bytes, bytes]) -> Se
 
 @dataclass(frozen=True)
 class PrecheckData:
-    """An institution outside the demo with 1.0 uploads and 2.0 pre-checks (A2, Web-API) of
-    the same visits, some 1.0 visits left without a pre-check; and records of it for uploads."""
+    """The demo's pre-check institution: its 1.0 upload and 2.0 pre-check (A2, Web-API) of the
+    same visits, some 1.0 visits without a pre-check (planned by :func:`plan_demo`); and records
+    of it with injected errors, for uploads."""
 
     code: str
     v1: tuple[Record, ...]
@@ -83,62 +82,34 @@ class PrecheckData:
 
 @pytest.fixture(scope="session")
 def precheck_data(plan: DemoPlan) -> PrecheckData:
-    demo_codes = {i.institution.code for i in plan.institutions}
-    paired = generate(SEED, RECORDS, as_of=plan.as_of, unmatched_share=0.08)
-    v2_all = list(paired.iter_records())
-    counts: dict[str, int] = {}
-    for rec in v2_all:
-        code = rec.mb1.get("M05", "")
-        if code not in demo_codes and rec.mb1.get("M07") != "AE":
-            counts[code] = counts.get(code, 0) + 1
-    code = max(sorted(counts), key=lambda c: counts[c])
-    v1 = tuple(r for r in paired.paired_v1() if r.mb1.get("A14") == code)
-    # Leave one 1.0 visit of the report's window without its pre-check, whatever the random
-    # share did: the institution is then certainly not qualified yet.
-    today = format_roc_date(plan.as_of.date())
-    in_window = [r for r in v1 if r.mb1.get("A17", "")[:7] < today]
-    dropped = max(in_window, key=lambda r: r.mb1["A17"])
-    key = (dropped.mb1.get("A12"), dropped.mb1.get("A17"))
-    v2 = tuple(
-        r
-        for r in v2_all
-        if r.mb1.get("M05") == code and (r.mb1.get("M03"), r.mb1.get("M11")) != key
+    code = plan.code(PRECHECK_ROLE)
+    cfg = demo_config()
+    faulty = generate(
+        int(cfg["seed"]), int(cfg["records"]), as_of=plan.as_of, error_rate=ERROR_RATE
     )
-    faulty = generate(SEED, RECORDS, as_of=plan.as_of, error_rate=0.08)
     with_errors = tuple(r for r in faulty.iter_records() if r.mb1.get("M05") == code)
-    return PrecheckData(code, v1, v2, with_errors)
-
-
-def encode_v1(records: Iterable[Record]) -> bytes:
-    out = io.BytesIO()
-    renumbered = []
-    for n, rec in enumerate(records, 1):
-        item = copy.deepcopy(rec)
-        item.index = n
-        renumbered.append(item)
-    write_upload(renumbered, out, encoding="big5", version="1.0")
-    return out.getvalue()
+    return PrecheckData(
+        code, plan.batch(PRECHECK_V1).records, plan.batch(PRECHECK_V2).records, with_errors
+    )
 
 
 @dataclass
 class World:
-    """The demo (institutions, tokens, processed uploads) plus the pre-check institution."""
+    """The demo (institutions, tokens, processed uploads, the pre-check institution's among
+    them) and records of the pre-check institution for uploads."""
 
     demo: DemoResult
     precheck: PrecheckData
-    precheck_token: str
     engine: Engine
     settings: Settings
 
     def token(self, role: str) -> str:
         if role == "staff":
             return self.demo.staff_token
-        if role == "precheck":
-            return self.precheck_token
         return self.demo.tokens[self.demo.plan.code(role)]
 
     def code(self, role: str) -> str:
-        return self.precheck.code if role == "precheck" else self.demo.plan.code(role)
+        return self.demo.plan.code(role)
 
     def batch(self, role: str) -> int:
         return self.demo.batches[role].id
@@ -148,25 +119,7 @@ class World:
 
 
 def build_world(engine: Engine, settings: Settings, plan: DemoPlan, data: PrecheckData) -> World:
-    demo = load_demo(engine, settings, plan)
-    with unit_of_work(engine) as conn:
-        insert_institution(conn, Institution(data.code, PRECHECK_NAME, "clinic", "11"))
-        token = create_token(conn, institution=data.code, role="institution")
-    uploads = ((encode_v1(data.v1), "A1", "web"), (encode_records(data.v2), "A2", "web-api"))
-    for raw, kind, channel in uploads:
-        with unit_of_work(engine) as conn:
-            submit_upload(
-                conn,
-                institution=data.code,
-                raw=raw,
-                kind=kind,
-                channel=channel,
-                settings=settings,
-                file_name=f"precheck-{kind}.xml",
-                uploaded_at=plan.as_of,
-            )
-    drain(engine, settings)
-    return World(demo, data, token, engine, settings)
+    return World(load_demo(engine, settings, plan), data, engine, settings)
 
 
 @pytest.fixture

@@ -5,8 +5,12 @@ prescription (慢連箋) written at a hospital whose refill was dispensed at a p
 dental clinic and a second pharmacy, and builds the upload of each: the hospital's visits
 (a few with injected errors: invalid records), the clinic's, the dental clinic's, the pharmacy's
 dispensings, and the second pharmacy's attempt to dispense the same refill again, which the
-service must refuse with D025 (處方箋重複調劑). :func:`load_demo` stores the institutions, makes
-tokens, uploads the files through the service and lets the worker process them.
+service must refuse with D025 (處方箋重複調劑). For the 1.0-vs-2.0 pre-check report
+(健保卡2.0預檢比對健保卡1.0統計報表) one more institution, a hospital outside the others, uploads
+its visits in format 1.0 (A1) and pre-checks the same visits in format 2.0 (A2, Web-API): the
+latest ones are not pre-checked yet and a few pre-checks fail a check, so its report is below
+100% and lists unmatched visits. :func:`load_demo` stores the institutions, makes tokens, uploads
+the files through the service and lets the worker process them.
 """
 
 from __future__ import annotations
@@ -27,18 +31,27 @@ from sqlalchemy import Engine
 
 from nhihub.config import Settings
 from nhihub.formats import Record, write_upload
-from nhihub.ids.rocdate import format_roc_datetime, parse_roc_datetime
+from nhihub.ids.rocdate import format_roc_date, format_roc_datetime, parse_roc_datetime
+from nhihub.reports.precheck import PrecheckReport
+from nhihub.reports.precheck_db import precheck_report
 from nhihub.service.tokens import authenticate, create_token
 from nhihub.service.uploads import BatchView, get_batch, submit_upload
 from nhihub.service.worker import drain
 from nhihub.storage import Institution, insert_institution, unit_of_work
-from nhihub.synth import generate
+from nhihub.synth import SynthResult, generate
 from nhihub.synth.places import Institution as SynthInstitution
 from nhihub.synth.places import build_institutions
 from nhihub.synth.profile import profile
 from nhihub.visitid import Channel, Keyring, issue
+from nhihub.web import PREFIX
 
 DEMO_CHANNEL = "web"
+FORMAL = "A1"  # sType 正式上傳
+PRECHECK = "A2"  # sType 預檢上傳
+PRECHECK_CHANNEL = "web-api"  # the report's Web-API column: the path formal 2.0 uploads take
+PRECHECK_ROLE = "precheck"
+PRECHECK_V1 = "precheck_v1"  # the pre-check institution's 1.0 upload (A1)
+PRECHECK_V2 = "precheck_v2"  # its 2.0 pre-check (A2)
 UPLOAD_FILE = "demo-upload.xml"
 NHI_REQUEST_FILE = "demo-nhi-upload.json"
 SUMMARY_FILE = "demo.json"
@@ -58,16 +71,19 @@ def demo_config() -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class DemoInstitution:
-    role: str  # prescriber, clinic, dental, pharmacy, second_pharmacy
+    role: str  # prescriber, clinic, dental, pharmacy, second_pharmacy, precheck
     institution: Institution
 
 
 @dataclass(frozen=True, slots=True)
 class DemoBatch:
-    role: str
+    role: str  # the institution's role; the pre-check institution's: precheck_v1, precheck_v2
     institution: str
     records: tuple[Record, ...]
     file_name: str
+    kind: str = FORMAL
+    channel: str = DEMO_CHANNEL
+    version: str = "2.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,9 @@ class DemoPlan:
     def code(self, role: str) -> str:
         return next(i.institution.code for i in self.institutions if i.role == role)
 
+    def batch(self, role: str) -> DemoBatch:
+        return next(b for b in self.batches if b.role == role)
+
 
 @dataclass(slots=True)
 class DemoResult:
@@ -91,22 +110,32 @@ class DemoResult:
     staff_token: str
     batches: dict[str, BatchView] = field(default_factory=dict)  # role -> processed batch
     files: dict[str, Path] = field(default_factory=dict)
+    precheck: PrecheckReport | None = None  # the pre-check institution's report on the plan's day
 
 
-def encode_records(records: Iterable[Record]) -> bytes:
-    """An upload file (Big5, format 2.0) of the records, renumbered from 1."""
+def precheck_path(code: str) -> str:
+    """The console page of an institution's pre-check report (path of the web console)."""
+    return f"{PREFIX}/precheck?institution={code}"
+
+
+def encode_records(records: Iterable[Record], *, version: str = "2.0") -> bytes:
+    """An upload file (Big5, format ``version``) of the records, renumbered from 1."""
     out = io.BytesIO()
     renumbered = []
     for n, rec in enumerate(records, 1):
         item = copy.deepcopy(rec)
         item.index = n
         renumbered.append(item)
-    write_upload(renumbered, out, encoding="big5", version="2.0")
+    write_upload(renumbered, out, encoding="big5", version=version)
     return out.getvalue()
 
 
 def _visit_time(rec: Record) -> str:
     return rec.mb1.get("M11", "")
+
+
+def _v1_visit_time(rec: Record) -> str:
+    return rec.mb1.get("A17", "")  # 1.0 就診日期時間
 
 
 def _is_prescription(rec: Record) -> bool:
@@ -157,6 +186,63 @@ def _duplicate(
         if "D01" in line:
             line["D01"] = when
     return dup
+
+
+def _plan_precheck(
+    synth: SynthResult,
+    records: list[Record],
+    places: dict[str, SynthInstitution],
+    taken: set[str],
+) -> tuple[SynthInstitution, tuple[DemoBatch, DemoBatch]]:
+    """The pre-check institution, the busiest of the preferred kinds outside ``taken``, with its
+    1.0 upload (synth's paired 1.0 file: the same visits, before any error was injected) and its
+    2.0 pre-check, ``records`` being the synthetic 2.0 file with its injected errors (pure).
+    The latest ``precheck_not_sent`` 1.0 visits before the as-of day have no pre-check yet, so
+    the report stays below 100% even when no injected error falls in its window."""
+    cfg = demo_config()
+    code = ""
+    for kind in cfg["roles"][PRECHECK_ROLE]:
+        counts: dict[str, int] = {}
+        for rec in records:
+            place = places.get(rec.mb1.get("M05", ""))
+            # Visits of its own, not dispensings of others' prescriptions.
+            if place is not None and place.kind.kind == kind and rec.mb1.get("M07") != DISPENSING:
+                counts[place.code] = counts.get(place.code, 0) + 1
+        for done in taken:
+            counts.pop(done, None)
+        if counts:
+            code = max(sorted(counts), key=lambda c: counts[c])
+            break
+    if not code:
+        raise DemoError("synthetic data has no institution for the pre-check report")
+    v1 = sorted((r for r in synth.paired_v1() if r.mb1.get("A14") == code), key=_v1_visit_time)
+    today = format_roc_date(synth.as_of.date())
+    before = [r for r in v1 if _v1_visit_time(r)[:7] < today]  # the report excludes the as-of day
+    if not before:
+        raise DemoError("synthetic data has no 1.0 visit before the as-of day")
+    # 身分證號 and 就診日期時間 of the visits not pre-checked yet.
+    latest = before[max(len(before) - int(cfg["precheck_not_sent"]), 0) :]
+    not_sent = {(r.mb1.get("A12"), _v1_visit_time(r)) for r in latest}
+    v2 = sorted(
+        (
+            r
+            for r in records
+            if r.mb1.get("M05") == code and (r.mb1.get("M03"), _visit_time(r)) not in not_sent
+        ),
+        key=_visit_time,
+    )
+    batches = (
+        DemoBatch(PRECHECK_V1, code, tuple(v1), "demo-precheck-1.0.xml", version="1.0"),
+        DemoBatch(
+            PRECHECK_V2,
+            code,
+            tuple(v2),
+            "demo-precheck-2.0.xml",
+            kind=PRECHECK,
+            channel=PRECHECK_CHANNEL,
+        ),
+    )
+    return places[code], batches
 
 
 def plan_demo(
@@ -245,6 +331,10 @@ def plan_demo(
         DemoBatch(role, chosen[role], tuple(recs), f"demo-{role.replace('_', '-')}.xml")
         for role, recs in files.items()
     )
+    # Last, so the other uploads keep their batch ids (1-5) whatever the pre-check part does.
+    place, precheck_batches = _plan_precheck(result, all_records, places, demo_codes)
+    chosen[PRECHECK_ROLE] = place.code
+    batches = (*batches, *precheck_batches)
     institutions = tuple(_institution_row(role, places[code]) for role, code in chosen.items())
     refill_no = int(refill.mb1.get("M33") or refill.mb1.get("M34") or "0")
     return DemoPlan(
@@ -294,15 +384,15 @@ def load_demo(
     result = DemoResult(plan, tokens, staff)
     ids: dict[str, int] = {}
     for batch in plan.batches:
-        raw = encode_records(batch.records)
+        raw = encode_records(batch.records, version=batch.version)
         with unit_of_work(engine) as conn:
             viewer = authenticate(conn, tokens[batch.institution])
             ids[batch.role] = submit_upload(
                 conn,
                 institution=batch.institution,
                 raw=raw,
-                kind="A1",
-                channel=DEMO_CHANNEL,
+                kind=batch.kind,
+                channel=batch.channel,
                 file_name=batch.file_name,
                 uploaded_at=plan.as_of,
                 token_id=None if viewer is None else viewer.token_id,
@@ -314,6 +404,7 @@ def load_demo(
             view = get_batch(conn, batch_id)
             if view is not None:
                 result.batches[role] = view
+        result.precheck = precheck_report(conn, plan.code(PRECHECK_ROLE), plan.as_of.date())
     if out_dir is not None:
         result.files = write_demo_files(result, out_dir)
     return result
@@ -348,6 +439,24 @@ def write_demo_files(result: DemoResult, out_dir: Path) -> dict[str, Path]:
         "refill_no": plan.refill_no,
         "duplicate": plan.duplicate,
         "batches": {role: view.id for role, view in result.batches.items()},
+        "precheck": _precheck_summary(result),
     }
     summary.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
     return {"upload": upload, "nhi_request": request, "summary": summary}
+
+
+def _precheck_summary(result: DemoResult) -> dict[str, Any]:
+    """Where the pre-check report is and what it shows on the plan's day."""
+    code = result.plan.code(PRECHECK_ROLE)
+    summary: dict[str, Any] = {"institution": code, "report": precheck_path(code)}
+    report = result.precheck
+    if report is not None:
+        total = report.total
+        summary.update(
+            as_of=report.as_of.isoformat(),
+            v1_success=total.v1_success,
+            matched=total.matched,
+            percent=total.percent,
+            unmatched=total.v1_success - total.matched,
+        )
+    return summary

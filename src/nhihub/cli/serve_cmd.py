@@ -238,10 +238,35 @@ def _curl_examples(url: str, result: Any, files: dict[str, Path]) -> list[str]:
     ]
 
 
+def _print_precheck(console: Console, result: Any, url: str | None) -> None:
+    """Which institution has the 1.0-vs-2.0 pre-check report to look at, and what it shows."""
+    from nhihub.api.demo import PRECHECK_ROLE, precheck_path
+
+    code = result.plan.code(PRECHECK_ROLE)
+    where = f"{url or ''}{precheck_path(code)}"
+    console.print(
+        f"2.0預檢比對報表 pre-check report：機構 {code} 有 1.0 上傳與 2.0 預檢（A2, Web-API）/ "
+        f"institution {code} has 1.0 uploads and 2.0 pre-checks: {where}",
+        soft_wrap=True,
+    )
+    report = result.precheck
+    if report is not None:
+        t = report.total
+        a, b, ratio = t.v1_success, t.matched, t.ratio_text
+        console.print(
+            f"  (A) 1.0上傳成功 {a}，(B) 對應之2.0預檢成功 {b}，(B)/(A) {ratio}，"
+            f"比對不到 {a - b} 筆（列於下載CSV）/ (A) {a} 1.0 records, (B) {b} matched by a "
+            f"pre-check ({ratio}), {a - b} unmatched (listed in the CSV download)",
+            soft_wrap=True,
+        )
+
+
 def _print_demo(console: Console, result: Any, url: str | None, db_url: str) -> None:
+    from nhihub.api.demo import PRECHECK_ROLE, precheck_path
     from nhihub.storage.codes import code_table
 
     plan = result.plan
+    precheck = plan.code(PRECHECK_ROLE)
     levels = code_table()["institution_level"]
     table = Table(
         "角色 Role", "代碼 Code", "名稱 Name", "層級 Level", title="示範機構 Institutions"
@@ -261,6 +286,7 @@ def _print_demo(console: Console, result: Any, url: str | None, db_url: str) -> 
     batches = Table(
         "上傳 upload",
         "Opcode",
+        "類別 kind",
         "狀態 status",
         "接收筆數",
         "有效明細",
@@ -268,7 +294,7 @@ def _print_demo(console: Console, result: Any, url: str | None, db_url: str) -> 
         "接收醫令",
         "有效醫令",
         "無效醫令",
-        title="示範上傳 Demo uploads (A1)",
+        title="示範上傳 Demo uploads",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
@@ -277,6 +303,7 @@ def _print_demo(console: Console, result: Any, url: str | None, db_url: str) -> 
         batches.add_row(
             role.replace("_", " "),
             str(view.id),
+            f"{view.kind} {view.format_version or ''}".strip(),
             view.status,
             *(str(n) for n in (c.records, c.valid_records, c.invalid_records)),
             *(str(n) for n in (c.orders, c.valid_orders, c.invalid_orders)),
@@ -289,6 +316,7 @@ def _print_demo(console: Console, result: Any, url: str | None, db_url: str) -> 
         f"at {plan.code('pharmacy')}; dispensing it again at {plan.code('second_pharmacy')} "
         "is refused with D025."
     )
+    _print_precheck(console, result, url)
     console.print(f"資料庫 database: {db_url}")
     for name, path in result.files.items():
         console.print(f"檔案 file ({name}): {path}")
@@ -297,6 +325,11 @@ def _print_demo(console: Console, result: Any, url: str | None, db_url: str) -> 
         console.print(
             f"[bold]主控台 web console: {url}/console/[/bold]"
             "（以上方權杖登入 / sign in with a token above）"
+        )
+        console.print(
+            f"[bold]2.0預檢比對報表 pre-check report: {url}{precheck_path(precheck)}[/bold]"
+            f"（以 precheck {precheck} 或署方權杖登入 / sign in with the precheck or staff token）",
+            soft_wrap=True,
         )
         console.print("\n[bold]curl 範例 examples[/bold]")
         for line in _curl_examples(url, result, result.files):
@@ -329,8 +362,9 @@ def demo(
 ) -> None:
     """示範：建立示範資料並啟動服務（make run）/ demo data on SQLite, then the service.
 
-    建立醫學中心、診所、牙醫、藥局等示範機構與權杖，上傳合成資料（含錯誤資料、慢連箋
-    調劑、重複調劑被拒 D025），再啟動服務並印出網址、權杖與 curl 範例。
+    建立醫學中心、診所、牙醫、藥局等示範機構與權杖，上傳合成資料（含錯誤
+    資料、慢連箋調劑、重複調劑被拒 D025；一家醫院另有 1.0 上傳與 2.0 預檢，
+    供 2.0預檢比對報表），再啟動服務並印出網址、權杖、報表網址與 curl 範例。
     """
     from nhihub.api.demo import DemoError, load_demo, plan_demo
     from nhihub.api.service_calls import taiwan_now
