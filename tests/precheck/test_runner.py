@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 import pytest
 
 from nhihub.checks import CheckContext
-from nhihub.precheck.runner import _frame, check_path, check_path_parallel
+from nhihub.precheck.runner import _frame, _plan, check_path, check_path_parallel
 from nhihub.results import summary_to_dict
 from nhihub.synth import generate, read_sidecar, sidecar_path, write_synth
 from nhihub.visitid import Keyring
@@ -61,6 +62,40 @@ def test_parallel_falls_back_on_a_structural_error(faulty_file: Path, tmp_path: 
     parallel = summary_to_dict(check_path_parallel(broken, AS_OF, 2))
     assert serial["file_errors"], "a missing </REC> must be reported"
     assert parallel == serial
+
+
+def _spread_out(data: bytes) -> bytes:
+    """The same file with a multi-line prolog and each record over several lines (fields on
+    lines of their own), as some HIS write them."""
+    head, sep, body = data.partition(b"<RECS>")
+    body = body.replace(b"<MB1>", b"\n  <MB1>\n").replace(b"<MB2>", b"\n  <MB2>\n")
+    return head.replace(b"?>", b"?>\n\n") + b"\n" + sep + b"\n\n" + body
+
+
+def test_parallel_numbers_and_lines_every_record_as_serial(
+    faulty_file: Path, tmp_path: Path
+) -> None:
+    spread = tmp_path / "spread.xml"
+    spread.write_bytes(_spread_out(faulty_file.read_bytes()))
+    serial = check_path_parallel(spread, AS_OF, 1)
+    parallel = check_path_parallel(spread, AS_OF, 2)
+    where = [(o.record.index, o.record.line) for o in serial.reported]
+    assert where and where == [(o.record.index, o.record.line) for o in parallel.reported]
+    assert summary_to_dict(parallel) == summary_to_dict(serial)
+    assert len({line for _, line in where}) == len(where) > 10
+
+
+def test_plan_cuts_the_body_at_records(faulty_file: Path) -> None:
+    plan = _plan(faulty_file, 2)
+    assert plan is not None
+    parts, lines = plan
+    data = faulty_file.read_bytes()
+    _, start, end = _frame(faulty_file) or (b"", 0, 0)
+    assert len(parts) > 2 and lines == data[: parts[0].start].count(b"\n")
+    assert data[start : parts[0].start].strip() == b"" and parts[-1].end == end
+    for a, b in itertools.pairwise(parts):
+        assert a.end == b.start and data[b.start : b.start + 5] == b"<REC>"
+    assert sum(data.count(b"<REC>", p.start, p.end) for p in parts) == 600
 
 
 @pytest.mark.parametrize(

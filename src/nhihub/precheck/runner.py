@@ -38,8 +38,11 @@ def check_stream(
             summary.file_errors.append(item)
             continue
         findings = check_record(item, ctx)
-        orders, bad_orders = order_counts(item, findings)
-        summary.add(item, findings, is_valid(findings), orders, bad_orders)
+        if findings:
+            orders, bad_orders = order_counts(item, findings)
+            summary.add(item, findings, is_valid(findings), orders, bad_orders)
+        else:  # the usual record: valid, every order line valid
+            summary.add(item, findings, True, len(item.mb2), 0)
         if progress is not None and n % 1000 == 0:
             progress(n)
     return summary
@@ -54,13 +57,18 @@ def check_path(path: Path, ctx: CheckContext, *, progress: Progress | None = Non
 # Reading is the serial part of a check, so ``--jobs N`` must split the *reading*. A Big5 or UTF-8
 # file cannot contain the bytes ``<REC>`` except as the tag (``<`` is never a Big5 trail byte), so
 # the file is cut at ``<REC>`` offsets and each part is read as a small well-formed document
-# (prolog + ``<RECS>`` + part + ``</RECS>``). This is only done when a cheap pre-scan shows a clean
-# frame; any file error in a part, or any doubt, falls back to the serial path, so the output is
-# identical to ``--jobs 1`` by construction.
+# (prolog + ``<RECS>`` + part + ``</RECS>``). This is only done when a cheap look at the head and
+# tail shows a clean frame; any file error in a part, or any doubt, falls back to the serial path,
+# so the output is identical to ``--jobs 1`` by construction.
+#
+# The cuts are found by seeking: near each k/N of the body, the next ``<REC>``. Nothing is read
+# whole before the workers start; each worker counts the records and line breaks of its part,
+# and record numbers and lines are made file-wide when the parts are merged in order.
 
 _REC = b"<REC>"
-_SCAN_BLOCK = 1 << 24
-_PART_BYTES = 1 << 25  # 32 MiB
+_SEEK_BLOCK = 1 << 16
+_PART_BYTES = 1 << 25  # 32 MiB: a worker reads its part whole
+_PARTS_PER_JOB = 8  # several parts per worker even out the load at the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +76,6 @@ class _Part:
     path: str
     start: int
     end: int
-    first_index: int  # records before this part
-    first_line: int  # newlines before this part
     prolog: bytes
 
 
@@ -91,59 +97,54 @@ def _frame(path: Path) -> tuple[bytes, int, int] | None:
     return head[:body_start], body_start, body_end
 
 
-def _rec_offsets(path: Path, start: int, end: int) -> list[int]:
-    """Byte offsets of every ``<REC>`` between start and end, reading in large blocks."""
-    offsets: list[int] = []
-    with path.open("rb") as fh:
-        fh.seek(start)
-        pos = start
-        carry = b""
-        while pos < end:
-            block = fh.read(min(_SCAN_BLOCK, end - pos))
-            if not block:
-                break
-            data = carry + block
-            base = pos - len(carry)
-            i = data.find(_REC)
-            while i >= 0:
-                offsets.append(base + i)
-                i = data.find(_REC, i + 1)
-            carry = data[-(len(_REC) - 1) :]
-            pos += len(block)
-    return offsets
+def _next_rec(fh: BinaryIO, start: int, end: int) -> int | None:
+    """Offset of the first ``<REC>`` at or after ``start`` (and before ``end``)."""
+    pos = start
+    carry = b""
+    fh.seek(start)
+    while pos < end:
+        block = fh.read(min(_SEEK_BLOCK, end - pos))
+        if not block:
+            return None
+        data = carry + block
+        at = data.find(_REC)
+        if at >= 0:
+            return pos - len(carry) + at
+        carry = data[-(len(_REC) - 1) :]
+        pos += len(block)
+    return None
 
 
-def _plan(path: Path, jobs: int) -> list[_Part] | None:
+def _plan(path: Path, jobs: int) -> tuple[list[_Part], int] | None:
+    """The parts of a cleanly framed file, and the line breaks before the first one."""
     frame = _frame(path)
     if frame is None:
         return None
     prolog, body_start, body_end = frame
-    offsets = _rec_offsets(path, body_start, body_end)
-    if len(offsets) < jobs * 2:
-        return None
-    # Several parts per worker even out the load; parts of at most _PART_BYTES bound the memory
-    # a worker needs, since it reads its part whole.
-    wanted = max(jobs * 4, -(-(body_end - body_start) // _PART_BYTES))
-    per = -(-len(offsets) // wanted)
-    cuts = [offsets[i] for i in range(0, len(offsets), per)]
-    bounds = [*cuts, body_end]
-    parts: list[_Part] = []
-    lines = 0
+    size = body_end - body_start
+    wanted = max(jobs * _PARTS_PER_JOB, -(-size // _PART_BYTES))
     with path.open("rb") as fh:
-        pos = 0
-        for k, (a, b) in enumerate(itertools.pairwise(bounds)):
-            fh.seek(pos)
-            while pos < a:  # newlines before the part, counted block by block
-                block = fh.read(min(_SCAN_BLOCK, a - pos))
-                if not block:
-                    break
-                lines += block.count(b"\n")
-                pos += len(block)
-            parts.append(_Part(str(path), a, b, k * per, lines, prolog))
-    return parts
+        first = _next_rec(fh, body_start, body_end)
+        if first is None:
+            return None
+        cuts = [first]
+        for k in range(1, wanted):
+            at = _next_rec(fh, max(body_start + k * size // wanted, cuts[-1] + 1), body_end)
+            if at is None:
+                break
+            cuts.append(at)
+        if len(cuts) < jobs:
+            return None  # too few records to share out
+        fh.seek(0)
+        lines = fh.read(first).count(b"\n")  # the prolog: a few lines
+    bounds = [*cuts, body_end]
+    parts = [_Part(str(path), a, b, prolog) for a, b in itertools.pairwise(bounds)]
+    return parts, lines
 
 
-def _check_part(part: _Part, as_of: dt.datetime) -> FileSummary:
+def _check_part(part: _Part, as_of: dt.datetime) -> tuple[FileSummary, int]:
+    """The summary of one part (record numbers and lines counted from the part's start) and
+    the line breaks in it."""
     from nhihub.precheck.context import build_context
 
     with open(part.path, "rb") as fh:
@@ -152,10 +153,7 @@ def _check_part(part: _Part, as_of: dt.datetime) -> FileSummary:
     # The prolog is on the part's first line so that line numbers only need an offset.
     doc = part.prolog.replace(b"\n", b" ").replace(b"\r", b" ") + body + b"</RECS>"
     summary = check_stream(io.BytesIO(doc), build_context(as_of), name=part.path)
-    for o in summary.reported:
-        o.record.index += part.first_index
-        o.record.line += part.first_line
-    return summary
+    return summary, body.count(b"\n")
 
 
 def check_path_parallel(
@@ -164,18 +162,23 @@ def check_path_parallel(
     """Like :func:`check_path` with ``jobs`` worker processes; identical output."""
     from nhihub.precheck.context import build_context
 
-    parts = _plan(path, jobs) if jobs > 1 else None
-    if parts is None:
+    plan = _plan(path, jobs) if jobs > 1 else None
+    if plan is None:
         return check_path(path, build_context(as_of), progress=progress)
+    parts, lines = plan
     merged = FileSummary(file=str(path), skipped_checks=list(skipped_checks(build_context(as_of))))
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = pool.map(_check_part, parts, itertools.repeat(as_of))
-        for part, result in zip(parts, results, strict=True):
+        for result, newlines in results:
             if result.file_errors:
                 pool.shutdown(cancel_futures=True)
                 return check_path(path, build_context(as_of), progress=progress)
+            for o in result.reported:  # numbered within the part until now
+                o.record.index += merged.records
+                o.record.line += lines
             merged.merge(result)
+            lines += newlines
             if progress is not None:
-                progress(part.first_index + result.records)
+                progress(merged.records)
     merged.file = str(path)
     return merged
