@@ -18,20 +18,16 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from lxml import etree
 
-from nhihub.bench import Figure
+from nhihub.bench import Figure, best_of
 from nhihub.precheck.runner import check_path_parallel
 from nhihub.synth import generate, write_synth
 
 AS_OF = dt.datetime(2024, 11, 20, 12, 0, 0)
 AS_OF_ROC = "1131120120000"
-T = TypeVar("T")
 DATA = Path(os.environ.get("NHIHUB_BENCH_DIR", "bench-data"))
 
 
@@ -69,16 +65,6 @@ def plain_parse(path: Path) -> int:
     return n if seen else 0
 
 
-def _best(work: Callable[[], T], repeats: int) -> tuple[float, T]:
-    """Seconds of the fastest of ``repeats`` runs, and the result of the last one."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
 def peak_rss_mb(path: Path) -> float:
     """Max resident set size (MB) of a ``nhihub check`` process over ``path``."""
     cmd = [sys.executable, "-m", "nhihub.cli.main", "check", "--format", "json"]
@@ -92,9 +78,9 @@ def run(quick: bool) -> list[Figure]:
     records = 5_000 if quick else 200_000
     repeats = 1 if quick else 2
     path = synthetic_file(records)
-    floor_s, n = _best(lambda: plain_parse(path), repeats)
-    serial_s, summary = _best(lambda: check_path_parallel(path, AS_OF, 1), repeats)
-    jobs_s, summary2 = _best(lambda: check_path_parallel(path, AS_OF, 2), repeats)
+    floor_s, n = best_of(lambda: plain_parse(path), repeats)
+    serial_s, summary = best_of(lambda: check_path_parallel(path, AS_OF, 1), repeats)
+    jobs_s, summary2 = best_of(lambda: check_path_parallel(path, AS_OF, 2), repeats)
     if not summary.records == summary2.records == n:
         raise RuntimeError("nhihub check and the plain parse disagree on the record count")
     floor, serial, jobs2 = n / floor_s, n / serial_s, n / jobs_s

@@ -18,10 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 import string
-import time
 from collections.abc import Callable, Sequence
 
-from nhihub.bench import Figure
+from nhihub.bench import Figure, best_of
 from nhihub.visitid import Channel, Keyring, decode, issue, verify
 from nhihub.visitid.layout import EPOCH, TIME_SPAN
 
@@ -52,12 +51,7 @@ def _visits(rng: random.Random, institutions: Sequence[str]) -> list[Visit]:
 
 def _rate(n: int, work: Callable[[], object], repeats: int) -> float:
     """Operations per second: the best of ``repeats`` runs of ``work`` (``n`` operations)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - start)
-    return n / best
+    return n / best_of(work, repeats)[0]
 
 
 def _figure(name: str, rate: float, targeted: bool) -> Figure:

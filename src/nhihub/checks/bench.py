@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import time
-from collections.abc import Callable
 
 from lxml import etree
 
-from nhihub.bench import Figure
+from nhihub.bench import Figure, best_of
 from nhihub.checks.context import CheckContext
 from nhihub.checks.record import check_record
 from nhihub.formats.model import Record
@@ -31,16 +30,6 @@ def _records(n: int) -> list[Record]:
 
     result = generate(20241015, n, as_of=AS_OF, keyring=Keyring.development())
     return [rec for rec, _ in result][:n]
-
-
-def _best(fn: Callable[[], object], repeat: int) -> float:
-    """Best CPU time of ``repeat`` runs (CPU time: other processes on the machine do not count)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
 
 
 def _plain_parse(data: bytes) -> int:
@@ -69,11 +58,11 @@ def run(quick: bool) -> list[Figure]:
         for rec in records:
             check_record(rec, ctx)
 
-    check_time = _best(check_all, repeat)
+    check_time = best_of(check_all, repeat, time.process_time)[0]
     buf = io.BytesIO()
     write_upload(records, buf)
     data = buf.getvalue()
-    parse_time = _best(lambda: _plain_parse(data), repeat)
+    parse_time = best_of(lambda: _plain_parse(data), repeat, time.process_time)[0]
     ratio = check_time / parse_time
     n = len(records)
     return [

@@ -12,24 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from nhihub.bench import Figure
+from nhihub.bench import Figure, best_of
 
 AS_OF = dt.datetime(2024, 11, 20, 12, 0, 0)
 TARGET = 0.85
 RECORDS = {True: 5_000, False: 50_000}  # by ``quick``
-
-
-def _best(work: Callable[[], int], repeats: int) -> tuple[float, int]:
-    best, count = float("inf"), 0
-    for _ in range(repeats):
-        start = time.process_time()
-        count = work()
-        best = min(best, time.process_time() - start)
-    return best, count
 
 
 def _read_all(path: Path) -> int:
@@ -52,8 +42,8 @@ def run(quick: bool) -> list[Figure]:
         data = big5.read_bytes()
         utf8.write_bytes(data.replace(b'encoding="Big5"', b'encoding="UTF-8"', 1))
         for label, path in (("Big5", big5), ("UTF-8", utf8)):
-            floor_s, n = _best(partial(plain_parse, path), repeats)
-            read_s, m = _best(partial(_read_all, path), repeats)
+            floor_s, n = best_of(partial(plain_parse, path), repeats, time.process_time)
+            read_s, m = best_of(partial(_read_all, path), repeats, time.process_time)
             if n != m:
                 raise RuntimeError("the reader and the plain parse disagree on the record count")
             ratio = floor_s / read_s
