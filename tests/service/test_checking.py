@@ -4,12 +4,14 @@ the serial result."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from service_kit import AS_OF, KEYS, RECEIVED, make_settings, upload_bytes
 from sqlalchemy import create_engine
 
+from nhihub.formats.model import Finding
 from nhihub.service.checking import (
     CheckedRecord,
     CheckJob,
@@ -18,7 +20,8 @@ from nhihub.service.checking import (
     check_serial,
     split_upload,
 )
-from nhihub.service.prepared import VISIT_ROW
+from nhihub.service.facts import RecordFacts
+from nhihub.service.prepared import VISIT_ROW, PreparedVisit
 from nhihub.synth import generate
 
 
@@ -39,7 +42,7 @@ def _comparable(r: CheckedRecord) -> CheckedRecord:
         return r
     at = VISIT_ROW.index("person_enc")
     row = (*r.visit.row[:at], b"", *r.visit.row[at + 1 :])
-    return dataclasses.replace(r, visit=dataclasses.replace(r.visit, row=row))
+    return dataclasses.replace(r, visit=r.visit._replace(row=row))
 
 
 def test_serial_checks_and_prepares(upload: tuple[bytes, str]) -> None:
@@ -109,3 +112,16 @@ def test_pool_only_for_large_uploads(upload: tuple[bytes, str]) -> None:
         assert not pool.wants(raw[:1000]) and pool.wants(raw * 10)
         result = pool.check(raw * 1, _job(institution))
     assert len(result.records) == 240
+
+
+@pytest.mark.parametrize("kind", ["A1", "A2"])
+def test_checked_uploads_cross_processes_unchanged(upload: tuple[bytes, str], kind: str) -> None:
+    raw, institution = upload
+    result = check_serial(raw, _job(institution, kind))
+    back = pickle.loads(pickle.dumps(result))
+    assert back == result and back.records
+    assert any(r.findings for r in back.records)
+    for r in back.records:
+        assert r.facts is None or type(r.facts) is RecordFacts
+        assert r.visit is None or type(r.visit) is PreparedVisit
+        assert all(type(f) is Finding for f in r.findings)

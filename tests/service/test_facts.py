@@ -6,7 +6,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nhihub.formats.model import Record
-from nhihub.service.facts import positive_int, record_facts, refill_allowance, refill_claim
+from nhihub.ids.rocdate import RocDateError, parse_roc_datetime
+from nhihub.service.facts import (
+    RecordFacts,
+    positive_int,
+    record_facts,
+    refill_allowance,
+    refill_claim,
+    visit_time,
+)
 
 
 @given(st.text(max_size=6))
@@ -43,3 +51,38 @@ def test_record_facts() -> None:
     rec.mb1.update({"M07": "AE", "M11": "bad"})
     g = record_facts(rec, batch_id=7, person_hash=None)
     assert g.refill_count == 0 and g.refill_no == 1 and g.visit_at is None
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.text(alphabet="0123456789", min_size=13, max_size=13),
+        st.text(max_size=14),
+        st.sampled_from(["1130229120000", "1120229120000", "0001010120000", "1131015240000"]),
+    )
+)
+def test_visit_time_reads_m11_as_the_roc_parser_does(value: str | None) -> None:
+    try:
+        expected = None if value is None else parse_roc_datetime(value)
+    except RocDateError:
+        expected = None
+    assert visit_time(value) == expected
+
+
+_COUNTS = st.one_of(st.none(), st.sampled_from(["0", "1", "3", "12", "x", "", "０"]))
+
+
+@given(
+    st.fixed_dictionaries(
+        {"M07": st.sampled_from(["01", "AE", "AF", "04"])},
+        optional={"M26": _COUNTS, "M29": _COUNTS, "M33": _COUNTS, "M34": _COUNTS},
+    )
+)
+def test_record_facts_agree_with_the_refill_helpers(fields: dict[str, str | None]) -> None:
+    mb1 = {k: v for k, v in fields.items() if v is not None}
+    rec = Record(index=1, line=1, version="2.0", header={"H01": "A"}, mb1=mb1)
+    f = record_facts(rec, batch_id=1, person_hash=None)
+    assert (f.refill_no, f.refill_kind) == refill_claim(mb1)
+    count = (0, None) if mb1["M07"] in ("AE", "AF") else refill_allowance(mb1)
+    assert (f.refill_count, f.count_kind) == count
+    assert type(f) is RecordFacts and f == RecordFacts(*f)

@@ -6,11 +6,11 @@ import json
 
 import pytest
 from service_kit import Hub, Pool, clone
-from sqlalchemy import update
+from sqlalchemy import delete
 
 from nhihub.service.results import rebuild_summary, render_result, result_dict
 from nhihub.storage import get_batch, read_only, unit_of_work
-from nhihub.storage.schema import upload_batches
+from nhihub.storage.schema import upload_raw
 
 
 def test_rebuilt_summary_carries_stored_findings(hub: Hub, pool: Pool) -> None:
@@ -35,9 +35,7 @@ def test_without_the_raw_upload_only_counts_remain(hub: Hub, pool: Pool) -> None
     rec = pool.visits(1)[0]
     view = hub.send(rec.mb1["M05"], [rec, clone(rec, M15=None)])
     with unit_of_work(hub.engine) as conn:
-        conn.execute(
-            update(upload_batches).where(upload_batches.c.id == view.id).values(raw_enc=None)
-        )
+        conn.execute(delete(upload_raw).where(upload_raw.c.batch_id == view.id))
         batch = get_batch(conn, view.id)
         assert batch is not None
         summary = rebuild_summary(conn, batch, hub.settings)

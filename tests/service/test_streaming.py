@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select, text
 
 from nhihub.config import Settings
 from nhihub.formats.model import Record
+from nhihub.service import apply as apply_module
 from nhihub.service import process_next, submit_upload
 from nhihub.service import worker as worker_module
 from nhihub.service.checking import CheckPool
@@ -267,3 +268,36 @@ def test_an_identifier_the_scan_cannot_see_gives_the_serial_result(
     assert streamed.dump() == expected
     outcome = next(o for o in expected["record_outcomes"] if o[:2] == (2, len(filler) + 1))
     assert outcome[4] and "D049" not in {c for _, c in outcome[-1]}  # its original was found
+
+
+def test_visits_and_refills_written_along_the_way_end_as_when_written_at_once(
+    fresh_engine: Engine,
+    twin: Engine,
+    streaming: CheckPool,
+    paths: _Paths,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The streamed side writes its pending visits and changed refills every few records (a
+    refill created, dispensed, reduced, cancelled, deleted is written again each time); the
+    serial side applies each upload in one part, so writes them once: the same store."""
+    monkeypatch.setattr(apply_module, "_FLUSH", 3)
+    writes: list[int] = []
+    real = apply_module.q.write_refills
+
+    def counting(conn: Any, rows: Any, removed: Any, **kw: Any) -> None:
+        writes.append(kw["batch_id"])
+        real(conn, rows, removed, **kw)
+
+    monkeypatch.setattr(apply_module.q, "write_refills", counting)
+    day, more = _day(36, 120), _day(37, 120)
+    later = received(AS_OF + dt.timedelta(days=2))
+    # the second upload also corrects and deletes visits it stores itself, further on: refills
+    # it creates early are changed or removed later in the same upload
+    second = more + _corrections(day) + _corrections(more) + _actions(day) + _actions(more)
+    uploads = [(upload_bytes(day), received(AS_OF)), (upload_bytes(second), later)]
+    serial, streamed = _both(fresh_engine, twin, streaming, uploads)
+    assert paths() == ["streamed"] * 2
+    expected = serial.dump()
+    assert streamed.dump() == expected and expected["refills"]
+    per_batch = {b: writes.count(b) for b in set(writes)}
+    assert max(per_batch.values()) > 3  # the streamed batches did write along the way

@@ -72,7 +72,7 @@ def test_submit_acknowledges_and_stores_encrypted(hub: Hub, pool: Pool) -> None:
     )
     with read_only(hub.engine) as conn:
         view = get_batch(conn, batch_id)
-        stored = conn.exec_driver_sql("SELECT raw_enc FROM upload_batches").scalar_one()
+        stored = conn.exec_driver_sql("SELECT raw_enc FROM upload_raw").scalar_one()
         audit = list_audit(conn, object_type="batch")
     assert view is not None and view.status == "received" and view.verdict is None
     assert (

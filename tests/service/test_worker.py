@@ -9,7 +9,7 @@ import threading
 
 import pytest
 from service_kit import Hub, Pool, clone
-from sqlalchemy import text, update
+from sqlalchemy import delete, text
 
 from nhihub.service import checking as checking_module
 from nhihub.service import drain, process_next, run_worker
@@ -23,7 +23,7 @@ from nhihub.storage import (
     utcnow,
 )
 from nhihub.storage import get_batch as stored_batch
-from nhihub.storage.schema import upload_batches
+from nhihub.storage.schema import upload_raw
 
 
 def test_nothing_waiting(hub: Hub) -> None:
@@ -104,9 +104,7 @@ def test_missing_raw_upload_fails_the_batch(hub: Hub, pool: Pool) -> None:
     rec = pool.visits(1, skip=26)[0]
     batch_id = hub.submit(rec.mb1["M05"], [rec])
     with unit_of_work(hub.engine) as conn:
-        conn.execute(
-            update(upload_batches).where(upload_batches.c.id == batch_id).values(raw_enc=None)
-        )
+        conn.execute(delete(upload_raw).where(upload_raw.c.batch_id == batch_id))
     hub.process()
     view = hub.batch(batch_id)
     assert view.status == "failed" and view.error_code == "raw_missing"

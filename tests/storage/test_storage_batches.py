@@ -28,7 +28,7 @@ from nhihub.storage import (
     unit_of_work,
 )
 from nhihub.storage.repository.batches import finish_batch
-from nhihub.storage.schema import upload_batches
+from nhihub.storage.schema import upload_raw
 
 T0 = dt.datetime(2024, 3, 18, 1, 0, tzinfo=dt.UTC)
 RAW = b"<RECS><REC><MB><MB1><M03>A123456789</M03></MB1></MB></REC></RECS>"
@@ -40,7 +40,7 @@ def test_create_batch_keeps_raw_encrypted(
     conn: Connection, make_batch: MakeBatch, pii_cipher: PiiCipher
 ) -> None:
     batch_id = make_batch(raw=RAW, file_name="up.xml", client_info={"sMrecs": "1"})
-    stored = conn.execute(select(upload_batches.c.raw_enc).where(upload_batches.c.id == batch_id))
+    stored = conn.execute(select(upload_raw.c.raw_enc).where(upload_raw.c.batch_id == batch_id))
     blob = stored.scalar_one()
     assert b"A123456789" not in blob and RAW not in blob
     assert load_raw(conn, batch_id, pii_cipher) == RAW

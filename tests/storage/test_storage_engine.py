@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,24 @@ def test_sqlite_write_lock_is_taken_at_start(tmp_path: Path) -> None:
                 assert reader.execute(text("SELECT count(*) FROM scratch")).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_a_new_database_busy_elsewhere_is_switched_to_wal_once_free(tmp_path: Path) -> None:
+    """Several processes starting on a new database: SQLite refuses the switch to WAL at once
+    while another connection uses the file; the engine waits for it (the busy timeout)."""
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.3, other.execute, ("COMMIT",))
+    release.start()
+    engine = create_engine_for(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+    finally:
+        release.join()
+        engine.dispose()
+        other.close()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 
 import pytest
@@ -23,6 +24,7 @@ from nhihub.storage import (
     v1_record_of,
     visit_from_record,
 )
+from nhihub.storage.mapping import record_json_text, stdlib_json_text
 
 T0 = dt.datetime(2024, 3, 18, 1, 0, tzinfo=dt.UTC)
 M15 = "0USE4FA11RP4J370WR4K"
@@ -200,3 +202,22 @@ def test_mapped_visit_is_storable(
     upsert_visit(conn, visit)
     got = get_visit(conn, M15, cipher=pii_cipher)
     assert got is not None and got.person_id == "A123456789" and got.record == visit.record
+
+
+_FIELD_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8
+) | st.sampled_from(['"', "\\", "\x00\x1f\x7f", "\u2028\u2029", "醫令", "\U0001f600"])
+
+
+@given(
+    st.dictionaries(st.sampled_from(["H00", "H01"]), _FIELD_TEXT, max_size=2),
+    st.dictionaries(st.sampled_from(["M03", "M04", "M07", "M15", "M44"]), _FIELD_TEXT),
+    st.lists(st.dictionaries(st.sampled_from(["D02", "D06", "D10"]), _FIELD_TEXT), max_size=3),
+)
+def test_record_json_text_is_the_stdlib_json_of_the_record(
+    header: dict[str, str], mb1: dict[str, str], mb2: list[dict[str, str]]
+) -> None:
+    record = Record(index=1, line=1, version="2.0", header=header, mb1=mb1, mb2=mb2)
+    text = record_json_text(record)
+    assert text == json.dumps(record_json(record), ensure_ascii=False, separators=(",", ":"))
+    assert text == stdlib_json_text(record_json(record))

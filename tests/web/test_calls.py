@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from nhihub.protect import hash_token
 from nhihub.service import Viewer, result_file
 from nhihub.storage import unit_of_work
-from nhihub.storage.schema import api_tokens, upload_batches
+from nhihub.storage.schema import api_tokens, upload_batches, upload_raw
 from nhihub.web import calls
 
 if TYPE_CHECKING:
@@ -67,10 +67,9 @@ def test_record_for_reads_the_raw_upload_again(fresh_console: Console, fresh_wor
     assert calls.record_for(ctx, batch, 0) is None
     assert calls.record_for(ctx, batch, len(records) + 1) is None
     with unit_of_work(world.engine) as conn:
+        conn.execute(delete(upload_raw).where(upload_raw.c.batch_id == batch.id))
         conn.execute(
-            update(upload_batches)
-            .where(upload_batches.c.id == batch.id)
-            .values(raw_enc=None, raw_path=None)
+            update(upload_batches).where(upload_batches.c.id == batch.id).values(raw_path=None)
         )
     assert calls.record_for(ctx, batch, 2) is None  # the raw upload is gone
 

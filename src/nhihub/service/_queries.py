@@ -11,8 +11,8 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import cache
-from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Column,
@@ -44,6 +44,8 @@ from nhihub.storage.schema import (
 )
 
 if TYPE_CHECKING:
+    import psycopg
+
     from nhihub.service.prepared import PreparedVisit
 
 # Any fixed 64-bit number (not the migrations' one): serialises the apply phase of batches on
@@ -83,21 +85,40 @@ def _sqlite_has_json() -> bool:
     return True
 
 
+class Keys:
+    """A set of keys made ready once for the queries that look them up (sorted, so an index is
+    read in order; as JSON text for SQLite): a snapshot looks up tens of thousands of keys in
+    several tables, mostly the same ones."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.set = frozenset(keys)
+        self.values = sorted(self.set)
+        self._json: str | None = None
+
+    def json(self) -> str:
+        if self._json is None:
+            self._json = json.dumps(self.values)
+        return self._json
+
+    @classmethod
+    def of(cls, keys: Iterable[str] | Keys) -> Keys:
+        return keys if isinstance(keys, Keys) else cls(keys)
+
+
 def key_in(
-    conn: Connection, column: ColumnElement[str], keys: Iterable[str]
+    conn: Connection, column: ColumnElement[str], keys: Iterable[str] | Keys
 ) -> Iterator[ColumnElement[bool]]:
     """Conditions ``column IN keys`` covering all ``keys``, however many: one, with the keys as
     a single parameter (an array on PostgreSQL, a JSON array read by ``json_each`` on SQLite),
     else IN lists of at most ``CHUNK`` keys. Nothing for no keys."""
-    values = sorted(set(keys))
+    prepared = Keys.of(keys)
+    values = prepared.values
     if not values:
         return
     if conn.dialect.name == "postgresql":
         yield column == any_(bindparam(None, values, type_=postgresql.ARRAY(Text())))
     elif _sqlite_has_json():
-        each = func.json_each(bindparam(None, json.dumps(values), type_=Text())).table_valued(
-            "value"
-        )
+        each = func.json_each(bindparam(None, prepared.json(), type_=Text())).table_valued("value")
         yield column.in_(select(each.c.value))
     else:  # pragma: no cover
         for chunk in chunks(values):
@@ -121,7 +142,7 @@ def _facts(row: Any, refill: tuple[int | None, str | None] = (None, None)) -> Vi
     )
 
 
-def visit_facts(conn: Connection, m15s: Iterable[str]) -> dict[str, VisitFacts]:
+def visit_facts(conn: Connection, m15s: Iterable[str] | Keys) -> dict[str, VisitFacts]:
     """Current versions (deleted too) of these visits, without their records."""
     found: dict[str, VisitFacts] = {}
     for where in key_in(conn, visits.c.m15, m15s):
@@ -130,7 +151,7 @@ def visit_facts(conn: Connection, m15s: Iterable[str]) -> dict[str, VisitFacts]:
     return found
 
 
-def replacement_visits(conn: Connection, identifiers: Iterable[str]) -> list[VisitFacts]:
+def replacement_visits(conn: Connection, identifiers: Iterable[str] | Keys) -> list[VisitFacts]:
     """Live visits whose M52 (實際就醫識別碼) is one of ``identifiers``."""
     out: list[VisitFacts] = []
     for where in key_in(conn, visits.c.m52, identifiers):
@@ -144,7 +165,7 @@ def replacement_visits(conn: Connection, identifiers: Iterable[str]) -> list[Vis
     return out
 
 
-def referrer_facts(conn: Connection, m15s: Iterable[str]) -> list[VisitFacts]:
+def referrer_facts(conn: Connection, m15s: Iterable[str] | Keys) -> list[VisitFacts]:
     """Live visits whose M16 names one of ``m15s``, with the refill each dispenses (M33/M34,
     read from the stored record)."""
     out: list[VisitFacts] = []
@@ -171,7 +192,7 @@ def _refill(row: Any) -> RefillFacts:
     )
 
 
-def refill_rows(conn: Connection, m15s: Iterable[str]) -> dict[str, dict[int, RefillFacts]]:
+def refill_rows(conn: Connection, m15s: Iterable[str] | Keys) -> dict[str, dict[int, RefillFacts]]:
     """Refill rows of these prescribing visits."""
     found: dict[str, dict[int, RefillFacts]] = {}
     for where in key_in(conn, refills.c.m15, m15s):
@@ -181,7 +202,7 @@ def refill_rows(conn: Connection, m15s: Iterable[str]) -> dict[str, dict[int, Re
     return found
 
 
-def refills_claimed(conn: Connection, dispensing_m15s: Iterable[str]) -> list[RefillFacts]:
+def refills_claimed(conn: Connection, dispensing_m15s: Iterable[str] | Keys) -> list[RefillFacts]:
     """Refill rows recorded as dispensed by one of these visits."""
     out: list[RefillFacts] = []
     for where in key_in(conn, refills.c.dispensing_m15, dispensing_m15s):
@@ -207,12 +228,8 @@ def write_refills(
         check_code("refill_state", r.state)
     c = refills.c
     changed = ("rx_kind", "state", "dispensed_by", "dispensing_m15", "dispensed_at", "batch_id")
-    sql = insert_sql(
-        conn,
-        refills,
-        ("m15", "refill_no", *changed, "updated_at"),
-        on_conflict_update=(("m15", "refill_no"), (*changed, "updated_at")),
-    )
+    columns = ("m15", "refill_no", *changed, "updated_at")
+    conflict = (("m15", "refill_no"), (*changed, "updated_at"))
     at = c.dispensed_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     tail = (batch_id, bound(conn, c.updated_at, now))
     params = [
@@ -228,7 +245,10 @@ def write_refills(
         )
         for r in rows
     ]
-    execute_rows(conn, sql, params)
+    if conn.dialect.name == "postgresql":
+        copy_insert(conn, refills, columns, params, on_conflict=conflict)
+    else:
+        execute_rows(conn, insert_sql(conn, refills, columns, on_conflict_update=conflict), params)
 
 
 def executemany(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -322,7 +342,74 @@ def execute_rows(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) ->
     return int(result.rowcount)
 
 
-_m15_of = attrgetter("m15")
+def copy_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """PostgreSQL: load rows with ``COPY ... FROM STDIN`` (text format) on the connection's own
+    transaction. psycopg's executemany spends ~25 us of Python per row; COPY a few (the values
+    are those :func:`insert_sql` statements take; the server reads JSON columns from text)."""
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN"
+    dbapi = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    with dbapi.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def insert_plain(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    json_columns: Collection[str] = (),
+) -> None:
+    """Insert rows (no conflict expected): ``COPY`` on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        copy_rows(conn, table.name, columns, rows)
+    else:
+        execute_rows(conn, insert_sql(conn, table, columns, json_columns=json_columns), rows)
+
+
+def copy_insert(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    on_conflict: tuple[Sequence[str], Sequence[str]],
+) -> int:
+    """PostgreSQL: insert rows through ``COPY`` into a temporary copy of ``table`` and one
+    ``INSERT ... SELECT`` from it (``COPY`` itself cannot handle a conflicting row);
+    ``on_conflict``: (key columns, columns set to the new values, none: ``DO NOTHING``). At most
+    one row per key. Returns how many rows were inserted or updated."""
+    quote = conn.dialect.identifier_preparer.quote
+    temp = f"nhihub_load_{table.name}"
+    keys, update = on_conflict
+    names = ", ".join(map(quote, columns))
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} (LIKE {quote(table.name)}) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {temp}")
+    copy_rows(conn, temp, columns, rows)
+    key = ", ".join(map(quote, keys))
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
+        if update
+        else "DO NOTHING"
+    )
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM {temp} "
+        f"ORDER BY {key} ON CONFLICT ({key}) {action}"
+    )
+    return int(result.rowcount)
+
+
+# A prepared visit's row, whose first value is its M15: sorting by it sorts by M15 (unique in
+# one insert), without a Python call per comparison.
+_row_of = itemgetter(0)
 _BATCH_COLUMNS_OF_VISIT = ("deleted", "version", "batch_id", "received_at")
 
 
@@ -339,7 +426,6 @@ def insert_new_visits(
     if not rows:
         return set()
     columns = (*VISIT_ROW, *_BATCH_COLUMNS_OF_VISIT)
-    sql = insert_sql(conn, visits, columns, json_columns={"record"}, on_conflict_nothing=("m15",))
     c = visits.c
     tail = (
         bound(conn, c.deleted, False),
@@ -347,10 +433,17 @@ def insert_new_visits(
         bound(conn, c.batch_id, batch_id),
         bound(conn, c.received_at, received_at),
     )
-    rows = sorted(rows, key=_m15_of)
-    changed = execute_rows(conn, sql, [p.row + tail for p in rows])
+    rows = sorted(rows, key=_row_of)
+    values = [p.row + tail for p in rows]
+    if conn.dialect.name == "postgresql":
+        changed = copy_insert(conn, visits, columns, values, on_conflict=(("m15",), ()))
+    else:
+        sql = insert_sql(
+            conn, visits, columns, json_columns={"record"}, on_conflict_nothing=("m15",)
+        )
+        changed = execute_rows(conn, sql, values)
     if changed == len(rows):
-        inserted = {p.m15 for p in rows}
+        inserted = {p.row[0] for p in rows}
     else:  # some were inserted meanwhile by another transaction: which rows are ours?
         inserted = set()
         for chunk in chunks(rows):
@@ -359,8 +452,11 @@ def insert_new_visits(
                 select(c.m15, c.batch_id, c.record_index).where(c.m15.in_(list(keys)))
             )
             inserted |= {m for m, b, i in got if b == batch_id and keys.get(m) == i}
-    lines = [(p.m15, *o) for p in rows if p.m15 in inserted for o in p.orders]
-    execute_rows(conn, insert_sql(conn, order_lines, ("m15", *ORDER_ROW)), lines)
+    if len(inserted) == len(rows):
+        lines = [o for p in rows for o in p.orders]
+    else:
+        lines = [o for p in rows if p.row[0] in inserted for o in p.orders]
+    insert_plain(conn, order_lines, ORDER_ROW, lines)
     return inserted
 
 
@@ -375,9 +471,7 @@ def delete_outcomes(conn: Connection, batch_id: int) -> None:
 def insert_outcome_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert record outcomes given as :data:`OUTCOME_ROW` tuples (``valid``/``applied`` bound
     with :func:`bound`, findings as JSON text)."""
-    execute_rows(
-        conn, insert_sql(conn, record_outcomes, OUTCOME_ROW, json_columns={"findings"}), rows
-    )
+    insert_plain(conn, record_outcomes, OUTCOME_ROW, rows, json_columns={"findings"})
 
 
 def insert_outcomes(conn: Connection, batch_id: int, outcomes: Sequence[RecordOutcome]) -> None:

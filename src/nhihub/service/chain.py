@@ -31,6 +31,7 @@ from nhihub.service.facts import (
 from nhihub.service.spec import ServiceSpec, service_spec
 
 RefillKey = tuple[str, int]  # (prescribing visit M15, refill number)
+_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,19 +179,24 @@ class ChainState:
         current = self._visits.get(rec.m15)
         if current is not None and current.order_key > rec.order_key:
             return  # an older version: kept in the history, not current
-        self._visits[rec.m15] = VisitFacts(
-            m15=rec.m15,
-            institution=rec.institution,
-            person_hash=rec.person_hash,
-            category=rec.category,
-            visit_at=rec.visit_at,
-            deleted=False,
-            order_key=rec.order_key,
-            m12=rec.m12,
-            m16=rec.m16,
-            m52=rec.m52,
-            refill_no=rec.refill_no,
-            refill_kind=rec.refill_kind,
+        # every field, in VisitFacts order (a plain tuple made into the named tuple: this runs
+        # for every stored visit of a batch)
+        self._visits[rec.m15] = _new_tuple(
+            VisitFacts,
+            (
+                rec.m15,
+                rec.institution,
+                rec.person_hash,
+                rec.category,
+                rec.visit_at,
+                False,
+                rec.order_key,
+                rec.m12,
+                rec.m16,
+                rec.m52,
+                rec.refill_no,
+                rec.refill_kind,
+            ),
         )
         if rec.m16:
             self._referrers.setdefault(rec.m16, set()).add(rec.m15)

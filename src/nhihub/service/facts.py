@@ -5,10 +5,11 @@ times faster than frozen dataclasses); :func:`record_facts` extracts them from a
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import NamedTuple
 
 from nhihub.formats.model import Record
-from nhihub.ids.rocdate import RocDateError, parse_roc_datetime
+from nhihub.ids.rocdate import ROC_OFFSET
 from nhihub.service.spec import ServiceSpec, service_spec
 
 OrderKey = tuple[int, int]  # (batch id, record index): the receiving order
@@ -71,6 +72,8 @@ class RefillFacts(NamedTuple):
     dispensed_at: dt.datetime | None = None
 
 
+_DATETIME_LENGTH = 13  # YYYMMDDHHMMSS
+
 NOT_DISPENSED = "not_dispensed"
 DISPENSED = "dispensed"
 CANCELLED = "cancelled"
@@ -85,11 +88,26 @@ def positive_int(value: str | None) -> int | None:
 
 
 def visit_time(value: str | None) -> dt.datetime | None:
-    if value is None:
+    """M11 as :func:`~nhihub.ids.rocdate.parse_roc_datetime` reads it, ``None`` when it is not
+    a date-time (one constructor call checks the calendar and the clock: this runs for every
+    stored visit)."""
+    if value is None or len(value) != _DATETIME_LENGTH or not value.isascii():
+        return None
+    if not value.isdigit():
+        return None
+    year = int(value[:3])
+    if year < 1:
         return None
     try:
-        return parse_roc_datetime(value)
-    except RocDateError:
+        return dt.datetime(
+            year + ROC_OFFSET,
+            int(value[3:5]),
+            int(value[5:7]),
+            int(value[7:9]),
+            int(value[9:11]),
+            int(value[11:13]),
+        )
+    except ValueError:
         return None
 
 
@@ -115,30 +133,51 @@ def refill_allowance(
     return 0, None
 
 
-def record_facts(record: Record, *, batch_id: int, person_hash: bytes | None) -> RecordFacts:
-    """The facts of a (checked, valid) 2.0 record; ``person_hash`` is the keyed hash of M03."""
+@cache
+def _refill_fields() -> tuple[tuple[tuple[str, str, str], ...], frozenset[str]]:
+    """((number field, count field, kind) of each refill kind, dispensing categories)."""
     spec = service_spec()
-    mb1 = record.mb1
-    refill_no, refill_kind = refill_claim(mb1, spec)
-    count, count_kind = refill_allowance(mb1, spec)
-    category = mb1.get("M07")
-    if category in spec.dispensing_categories:
-        count, count_kind = 0, None  # a dispensing never issues a prescription of its own
-    return RecordFacts(
-        index=record.index,
-        order_key=(batch_id, record.index),
-        h01=record.header.get("H01", ""),
-        m15=mb1.get("M15", ""),
-        institution=mb1.get("M05", ""),
-        person_hash=person_hash,
-        category=category,
-        visit_at=visit_time(mb1.get("M11")),
-        m12=mb1.get("M12"),
-        m16=mb1.get("M16"),
-        m17=mb1.get("M17"),
-        m52=mb1.get("M52"),
-        refill_no=refill_no,
-        refill_kind=refill_kind,
-        refill_count=count,
-        count_kind=count_kind,
+    kinds = tuple((k.number_field, k.count_field, k.kind) for k in spec.refill_kinds)
+    return kinds, spec.dispensing_categories
+
+
+def record_facts(record: Record, *, batch_id: int, person_hash: bytes | None) -> RecordFacts:
+    """The facts of a (checked, valid) 2.0 record; ``person_hash`` is the keyed hash of M03.
+    (What :func:`refill_claim` and :func:`refill_allowance` say, in one pass: it runs for every
+    stored visit.)"""
+    kinds, dispensing = _refill_fields()
+    get = record.mb1.get
+    refill_no = refill_kind = count_kind = None
+    count = 0
+    for number_field, _, kind in kinds:
+        n = positive_int(get(number_field))
+        if n is not None:
+            refill_no, refill_kind = n, kind
+            break
+    category = get("M07")
+    if category not in dispensing:  # a dispensing never issues a prescription of its own
+        for _, count_field, kind in kinds:
+            n = positive_int(get(count_field))
+            if n is not None:
+                count, count_kind = n, kind
+                break
+    index = record.index
+    values = (
+        index,
+        (batch_id, index),
+        record.header.get("H01", ""),
+        get("M15", ""),
+        get("M05", ""),
+        person_hash,
+        category,
+        visit_time(get("M11")),
+        get("M12"),
+        get("M16"),
+        get("M17"),
+        get("M52"),
+        refill_no,
+        refill_kind,
+        count,
+        count_kind,
     )
+    return tuple.__new__(RecordFacts, values)  # every field given: the NamedTuple without __new__

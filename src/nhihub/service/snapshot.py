@@ -65,19 +65,23 @@ def load_snapshot_for(conn: Connection, keys: SnapshotKeys) -> Snapshot:
     visits that name a target or a visit with refills in their M16."""
     spec = service_spec()
     m15s, m16s = keys.m15s, keys.m16s
-    visits: dict[str, VisitFacts] = q.visit_facts(conn, m15s | m16s)
+    # key sets looked up more than once are prepared once (see q.Keys)
+    own = q.Keys(m15s)
+    both = q.Keys(m15s | m16s)
+    visits: dict[str, VisitFacts] = q.visit_facts(conn, both)
     by_m52: dict[str, str] = {}
     unresolved = {m for m in m16s if m not in visits or visits[m].deleted}
     for v in q.replacement_visits(conn, unresolved):
         if v.m52 is not None and v.m12 in spec.replacement_m12:
             visits.setdefault(v.m15, v)
             by_m52[v.m52] = v.m15
-    claimed = q.refills_claimed(conn, m15s)
-    prescriptions = m15s | m16s | set(by_m52.values()) | {r.m15 for r in claimed}
+    claimed = q.refills_claimed(conn, own)
+    more = (set(by_m52.values()) | {r.m15 for r in claimed}) - both.set
+    prescriptions = q.Keys(both.set | more) if more else both
     refills: dict[str, dict[int, RefillFacts]] = q.refill_rows(conn, prescriptions)
     targets = keys.targets | {m for m in m15s if m in refills}
     referrers: dict[str, set[str]] = {}
-    for v in q.referrer_facts(conn, targets):
+    for v in q.referrer_facts(conn, own if targets == own.set else targets):
         if v.m16 is None:
             continue
         # the referrer's own current row may be loaded already (without its refill claim)

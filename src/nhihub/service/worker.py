@@ -38,10 +38,7 @@ from nhihub.service.apply import (
     apply_stream,
 )
 from nhihub.service.checking import (
-    CheckedUpload,
-    CheckJob,
     CheckPool,
-    CheckStream,
     PartFileErrors,
     check_job,
     check_serial,
@@ -175,7 +172,9 @@ def _process(
             return
         except SnapshotMissed:  # rolled back: apply the checked records with a full snapshot
             log.info("batch %d: identifiers outside the scan, applied again", batch.id)
-            checked = _all_parts(stream, raw, job)
+            stream.cancel()
+            # the parts stored already were let go: the upload is read again (a rare case)
+            checked = pool.check(raw, job, tick=_Renewer(engine, batch.id, worker, settings, now))
         except PartFileErrors:  # rolled back: read serially, to report the file errors exactly
             log.info("batch %d: file errors in a part, read again serially", batch.id)
             checked = check_serial(raw, job)
@@ -184,13 +183,6 @@ def _process(
     del raw
     with unit_of_work(engine) as conn:
         apply_checked(conn, batch, checked, worker=worker, now=moment, before_commit=before_commit)
-
-
-def _all_parts(stream: CheckStream, raw: bytes, job: CheckJob) -> CheckedUpload:
-    try:
-        return stream.checked()
-    except PartFileErrors:
-        return check_serial(raw, job)
 
 
 def _give_up(

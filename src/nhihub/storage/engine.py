@@ -12,6 +12,8 @@ PostgreSQL: psycopg 3. ``postgresql://`` and ``postgres://`` are rewritten to
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
+_WAL_RETRY_SECONDS = 0.01
 _WRITE_OPTION = "nhihub_write"
 
 
@@ -88,7 +91,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _wal(cursor, busy_timeout_ms)
             cursor.execute("PRAGMA synchronous = FULL")
         finally:
             cursor.close()
@@ -97,6 +100,24 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Put the database in WAL mode (kept in the file: once is enough). Switching a new
+    database needs it to itself, and SQLite answers "locked" at once instead of waiting when
+    another connection is using it (several processes starting on a new database): wait and try
+    again, as long as the busy timeout."""
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(_WAL_RETRY_SECONDS)
 
 
 def is_postgresql(conn: Connection | Engine) -> bool:

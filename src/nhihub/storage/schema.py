@@ -12,6 +12,8 @@ Design notes:
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -83,7 +85,6 @@ upload_batches = Table(
     Column("file_name", String(255)),
     Column("file_size", BigInteger, nullable=False),
     Column("raw_sha256", LargeBinary(HASH), nullable=False),
-    Column("raw_enc", LargeBinary, comment="encrypted raw upload (or raw_path)"),
     Column("raw_path", String(500), comment="file holding the encrypted raw upload"),
     Column("received_at", UtcDateTime, nullable=False),
     Column("uploaded_at", DateTime, comment="client's sUploadDT, Taiwan local time"),
@@ -105,6 +106,16 @@ upload_batches = Table(
     Column("error_detail", Text),
     Index("ix_upload_batches_status_id", "status", "id"),
     Index("ix_upload_batches_institution_received", "institution_code", "received_at"),
+)
+
+# The encrypted raw upload, beside its batch rather than in it: SQLite rewrites a whole row on
+# every UPDATE, so a blob in upload_batches was copied again by each claim, lease renewal and
+# finish (two extra copies of a 22 MB upload per batch, each written to the WAL and checkpointed).
+upload_raw = Table(
+    "upload_raw",
+    metadata,
+    Column("batch_id", ForeignKey("upload_batches.id"), primary_key=True),
+    Column("raw_enc", LargeBinary, nullable=False, comment="encrypted raw upload"),
 )
 
 upload_results = Table(
@@ -130,6 +141,12 @@ record_outcomes = Table(
     Column("findings", JSON, nullable=False, comment='[["M16", "AA"], [null, "Y000"]]'),
     PrimaryKeyConstraint("batch_id", "record_index"),
 )
+
+
+def _not_null(column: str) -> dict[str, Any]:
+    """The options of a partial index over the rows where ``column`` is set (both backends)."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
 
 
 def _visit_columns() -> list[Column[object]]:
@@ -163,8 +180,9 @@ visits = Table(
     *_visit_columns(),
     Index("ix_visits_institution_visit_date", "institution_code", "visit_date"),
     Index("ix_visits_match", "person_hash", "birth_date", "visit_at", "category"),
-    Index("ix_visits_m16", "m16"),
-    Index("ix_visits_m52", "m52"),
+    # Most visits have no M16 / M52 and both are only looked up by value: no entry for NULL.
+    Index("ix_visits_m16", "m16", **_not_null("m16")),
+    Index("ix_visits_m52", "m52", **_not_null("m52")),
 )
 
 visit_versions = Table(

@@ -8,7 +8,8 @@ lease, so a worker that lost it (and whose batch another worker took) cannot ove
 outcome: when ``finish_batch`` returns False the caller must roll back.
 
 Raw uploads contain person IDs in clear, so they are stored encrypted (purpose ``raw-upload``)
-either in the row or in a file under ``raw_dir``.
+either in ``upload_raw`` (one row per batch, beside the batch row that claims and finishes
+update) or in a file under ``raw_dir``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from nhihub.protect import PURPOSE_RAW_UPLOAD, PiiCipher
 from nhihub.storage.codes import check_code
 from nhihub.storage.repository._common import now_or
 from nhihub.storage.rows import Batch, BatchCounts, NewBatch
-from nhihub.storage.schema import upload_batches
+from nhihub.storage.schema import upload_batches, upload_raw
 
 _COUNT_FIELDS = tuple(BatchCounts.__dataclass_fields__)
 _FINAL_STATES = ("done", "failed", "rejected")
-_BATCH_COLUMNS = [c for c in upload_batches.c if c.name != "raw_enc"]
+_BATCH_COLUMNS = list(upload_batches.c)
 
 
 class RawMissing(LookupError):
@@ -89,7 +90,8 @@ def create_batch(
 ) -> int:
     """Store an upload as received (status ``received``); returns the batch id.
 
-    The raw bytes are encrypted and kept in the row, or in a file under ``raw_dir`` if given.
+    The raw bytes are encrypted and kept in ``upload_raw``, or in a file under ``raw_dir`` if
+    given.
     """
     check_code("channel", new.channel)
     check_code("upload_kind", new.kind)
@@ -106,7 +108,6 @@ def create_batch(
             file_name=new.file_name,
             file_size=len(raw),
             raw_sha256=hashlib.sha256(raw).digest(),
-            raw_enc=None if raw_path is not None else blob,
             raw_path=raw_path,
             received_at=now_or(now),
             uploaded_at=new.uploaded_at,
@@ -115,7 +116,10 @@ def create_batch(
         )
         .returning(upload_batches.c.id)
     )
-    return int(result.scalar_one())
+    batch_id = int(result.scalar_one())
+    if raw_path is None:
+        conn.execute(upload_raw.insert().values(batch_id=batch_id, raw_enc=blob))
+    return batch_id
 
 
 def get_batch(conn: Connection, batch_id: int) -> Batch | None:
@@ -126,9 +130,10 @@ def get_batch(conn: Connection, batch_id: int) -> Batch | None:
 def load_raw(conn: Connection, batch_id: int, cipher: PiiCipher) -> bytes:
     """The raw upload of a batch, decrypted; :class:`RawMissing` if it is gone."""
     row = conn.execute(
-        select(upload_batches.c.raw_enc, upload_batches.c.raw_path).where(
-            upload_batches.c.id == batch_id
-        )
+        select(upload_raw.c.raw_enc, upload_batches.c.raw_path)
+        .select_from(upload_batches)
+        .outerjoin(upload_raw, upload_raw.c.batch_id == upload_batches.c.id)
+        .where(upload_batches.c.id == batch_id)
     ).first()
     if row is None:
         raise RawMissing(f"批次不存在 / no batch {batch_id}")
