@@ -22,6 +22,7 @@ from nhihub.specs.fields import by_id
 from nhihub.storage import unit_of_work
 from nhihub.storage.schema import api_tokens
 from nhihub.web.session import SESSION_COOKIE
+from nhihub.web.views import field_name
 
 if TYPE_CHECKING:
     from tests.web.conftest import Console, World
@@ -419,9 +420,11 @@ def test_invalid_record_shows_field_names_values_and_official_wording(
     for pair in reasons.group(1).rstrip(";").split(";"):
         field, _, code = pair.rpartition(":")
         assert message(code, "zh") in page.text and message(code, "en") in page.text
-        if field:
+        if field in fields or field.split("[")[0] in fields:
             base = field.split("[")[0]
             assert fields[base].name_zh in page.text and fields[base].name_en in page.text
+        elif field:  # a finding on a whole segment (MB2: Y012, Y013, AG), named in zh-TW
+            assert field_name(field, "2.0", "zh") in page.text
     # NHI's masking: no person ID, the birth date as its year only
     records = next(b.records for b in world.demo.plan.batches if b.role == "prescriber")
     person = records[int(indexes[0]) - 1].mb1["M03"]  # the file numbers records from 1

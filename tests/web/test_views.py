@@ -79,6 +79,8 @@ def test_field_name() -> None:
     assert field_name("D05[3]", "2.0", "en").endswith("(order line 3)")
     assert field_name("A12", "1.0", "zh") == by_id("1.0")["A12"].name_zh
     assert field_name("Q99", "2.0", "zh") == "Q99"
+    assert field_name("MB2", "2.0", "zh") == "醫令段 (MB2)"  # Y012, Y013, AG
+    assert field_name("MB2", "1.0", "en") == "order segment (MB2)"
     assert field_name(None, "2.0", "zh") == ""
 
 

@@ -21,7 +21,7 @@ from nhihub.reports.timeutil import roc_minute, to_taiwan
 from nhihub.specs.catalogue import catalogue, message, severity
 from nhihub.specs.codes import code_entries
 from nhihub.specs.fields import FieldSpec, by_id, segment_fields
-from nhihub.web.i18n import ConsoleSpec, console_spec
+from nhihub.web.i18n import ConsoleSpec, L, console_spec, labels
 
 _LINE_FIELD = re.compile(r"([A-Z][0-9]{2})\[([0-9]+)\]")
 
@@ -163,6 +163,9 @@ def record_view(
     )
 
 
+_SEGMENT_LABELS = {"MSH": L("segment_msh"), "MB1": L("segment_mb1"), "MB2": L("segment_mb2")}
+
+
 def field_name(field_id: str | None, version: str, lang: str) -> str:
     """``就醫識別碼`` for M15, ``醫令代碼（第1筆醫令）`` for D05[1]; ``""`` for none."""
     if not field_id:
@@ -171,7 +174,9 @@ def field_name(field_id: str | None, version: str, lang: str) -> str:
     base = match.group(1) if match else field_id
     fs = by_id(version).get(base)
     if fs is None:
-        return field_id
+        # A finding on a whole segment (MB2: Y012, Y013, AG) names the segment.
+        key = _SEGMENT_LABELS.get(field_id)
+        return field_id if key is None else f"{labels()[key][lang]} ({field_id})"
     name = fs.name_en if lang == "en" else fs.name_zh
     if match is None:
         return name
