@@ -136,7 +136,13 @@ def _plan(path: Path, jobs: int) -> tuple[list[_Part], int] | None:
         if len(cuts) < jobs:
             return None  # too few records to share out
         fh.seek(0)
-        lines = fh.read(first).count(b"\n")  # the prolog: a few lines
+        lines = pos = 0
+        while pos < first:  # the prolog: usually a few lines, read in blocks all the same
+            block = fh.read(min(_SEEK_BLOCK, first - pos))
+            if not block:
+                break
+            lines += block.count(b"\n")
+            pos += len(block)
     bounds = [*cuts, body_end]
     parts = [_Part(str(path), a, b, prolog) for a, b in itertools.pairwise(bounds)]
     return parts, lines
