@@ -22,6 +22,7 @@ from rich.table import Table
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from nhihub.cli.options import DbOption, JsonOption
 from nhihub.config import ConfigError, Settings, load_settings
 from nhihub.ids.rocdate import RocDateError, format_roc_date, parse_roc_date
 from nhihub.reports import (
@@ -214,8 +215,8 @@ def precheck(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="系統日期 YYYMMDD / as-of date (default today)")
     ] = None,
-    db: Annotated[str | None, typer.Option("--db", help="資料庫網址 / database URL")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON 輸出 / JSON output")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
     export: Annotated[
         Path | None, typer.Option("--export", help="下載CSV壓縮檔 / write the encrypted zip")
     ] = None,
@@ -287,8 +288,8 @@ def uploads(
     date_to: Annotated[
         str | None, typer.Option("--to", help="迄日 YYYMMDD (default today)")
     ] = None,
-    db: Annotated[str | None, typer.Option("--db", help="資料庫網址 / database URL")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON 輸出 / JSON output")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
     lang: LangOption = "zh",
 ) -> None:
     """健保卡就醫資料上傳檢核結果查詢 / upload results by receiving date (newest first)."""
@@ -393,8 +394,8 @@ def dashboard_command(
     institution: Annotated[
         str | None, typer.Option("--institution", help="醫事機構代碼 / one institution only")
     ] = None,
-    db: Annotated[str | None, typer.Option("--db", help="資料庫網址 / database URL")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON 輸出 / JSON output")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
     charts: Annotated[
         Path | None, typer.Option("--charts", help="SVG 圖表目錄 / write SVG charts here")
     ] = None,

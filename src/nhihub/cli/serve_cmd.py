@@ -25,6 +25,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from nhihub.cli.options import DbOption
 from nhihub.config import ConfigError, Settings, load_settings
 from nhihub.storage import UnsupportedDatabase, create_engine_for, list_institutions, upgrade
 
@@ -32,14 +33,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEMO_DB_FILE = "demo.db"
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="資料庫網址（預設 NHIHUB_DB_URL 或 ./nhihub-data/nhihub.db）/ database URL.",
-        show_default=False,
-    ),
-]
 HostOption = Annotated[str, typer.Option("--host", help="監聽位址 / address to listen on.")]
 PortOption = Annotated[
     int, typer.Option("--port", min=1, max=65535, help="監聽埠 / port to listen on.")

@@ -26,6 +26,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from nhihub.cli.options import DbOption, JsonOption
 from nhihub.config import ConfigError, Settings, load_settings
 from nhihub.ids import is_valid_institution_code
 from nhihub.service import (
@@ -50,17 +51,6 @@ from nhihub.storage import (
     unit_of_work,
     upgrade,
 )
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="資料庫網址（預設：設定檔，SQLite 於 ./nhihub-data）/ database URL "
-        "(default: settings, SQLite in ./nhihub-data).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="輸出 JSON / print JSON.")]
 
 
 class Kind(StrEnum):

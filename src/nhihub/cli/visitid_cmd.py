@@ -14,6 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from nhihub.cli.options import JsonOption
 from nhihub.visitid import (
     Channel,
     Keyring,
@@ -51,7 +52,6 @@ KeyFileOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="輸出 JSON / print JSON.")]
 
 
 def _fail(reason: str, as_json: bool, **extra: Any) -> NoReturn:
