@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ import pytest
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import make_url
 
+from nhihub.api.demo import DemoPlan, plan_demo
+from nhihub.api.service_calls import taiwan_now
 from nhihub.protect import PiiCipher
 from nhihub.storage import create_engine_for, upgrade
 from nhihub.storage.schema import metadata
@@ -213,3 +216,18 @@ def fresh_db_url(fresh_engine: Engine) -> str:
 def pii_cipher() -> PiiCipher:
     """A cipher over random keys (key id 1)."""
     return PiiCipher(secrets.token_bytes(32), secrets.token_bytes(32), key_id=1)
+
+
+# -- the demo's data, for the API and console tests ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def plan() -> DemoPlan:
+    """The demo's synthetic institutions and uploads (pure; made once per run)."""
+    return plan_demo(taiwan_now() - dt.timedelta(minutes=1))
+
+
+@pytest.fixture(scope="session")
+def keys() -> tuple[bytes, bytes]:
+    """Data and lookup keys of the API and console tests' settings."""
+    return secrets.token_bytes(32), secrets.token_bytes(32)

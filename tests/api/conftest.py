@@ -5,8 +5,6 @@ and upload files made by :mod:`nhihub.synth` through the demo planner."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,25 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from nhihub.api import create_app
-from nhihub.api.demo import DemoPlan, encode_records, plan_demo
-from nhihub.api.service_calls import taiwan_now
+from nhihub.api.demo import DemoPlan, encode_records
 from nhihub.config import Settings
 from nhihub.formats import Record
 from nhihub.service import create_token, drain
 from nhihub.storage import insert_institution, unit_of_work
 
 MAX_UPLOAD = 2 * 1024 * 1024  # small, so the size-limit tests stay cheap; above any demo upload
-
-
-@pytest.fixture(scope="session")
-def plan() -> DemoPlan:
-    """The demo's synthetic institutions and uploads (pure; made once per run)."""
-    return plan_demo(taiwan_now() - dt.timedelta(minutes=1))
-
-
-@pytest.fixture(scope="session")
-def keys() -> tuple[bytes, bytes]:
-    return secrets.token_bytes(32), secrets.token_bytes(32)
 
 
 @pytest.fixture

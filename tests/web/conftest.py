@@ -6,11 +6,9 @@ uploads (:func:`nhihub.api.demo.load_demo`), among them the pre-check institutio
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import re
-import secrets
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -33,9 +31,7 @@ from nhihub.api.demo import (
     DemoResult,
     demo_config,
     load_demo,
-    plan_demo,
 )
-from nhihub.api.service_calls import taiwan_now
 from nhihub.config import Settings
 from nhihub.formats import Record
 from nhihub.service import drain
@@ -44,16 +40,6 @@ from nhihub.synth import generate
 
 MAX_UPLOAD = 512 * 1024
 ERROR_RATE = 0.08  # of the pre-check institution's records for uploads with errors
-
-
-@pytest.fixture(scope="session")
-def plan() -> DemoPlan:
-    return plan_demo(taiwan_now() - dt.timedelta(minutes=1))
-
-
-@pytest.fixture(scope="session")
-def keys() -> tuple[bytes, bytes]:
-    return secrets.token_bytes(32), secrets.token_bytes(32)
 
 
 @pytest.fixture
