@@ -541,6 +541,18 @@ def test_dashboards_for_staff(console: Console, world: World) -> None:
     assert wrong.status_code == 422 and "結束日期早於起始日期" in wrong.text
 
 
+@SQLITE_ONLY
+def test_uploads_page_refuses_a_bad_range_or_institution_and_shows_the_default(
+    console: Console, world: World
+) -> None:
+    console.sign_in(world.token("staff"))
+    wrong = console.get("/console/uploads?from=113/03/20&to=113/03/01")
+    assert wrong.status_code == 422 and "結束日期早於起始日期" in wrong.text
+    bad = console.get("/console/uploads?institution=12")
+    assert bad.status_code == 422 and "醫事機構代碼格式錯誤" in bad.text
+    assert world.code("prescriber") in bad.text  # the default listing: every institution
+
+
 # -- languages -----------------------------------------------------------------------------------
 
 

@@ -4,7 +4,9 @@ Included by :mod:`nhihub.web.routes` (same prefix, same rules)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -61,6 +63,33 @@ def institution_param(user: ConsoleUser, value: str | None) -> tuple[str | None,
         return parse_institution(value), None
     except FormError as exc:
         return None, exc.key
+
+
+@dataclass(frozen=True, slots=True)
+class RangeQuery:
+    """A listing's date range and institution from the query, and the message when either was
+    not usable (the default range, or no institution filter, is used instead)."""
+
+    first: dt.date
+    last: dt.date
+    institution: str | None
+    error: str | None
+
+
+def range_query(request: Request, user: ConsoleUser) -> RangeQuery:
+    """``from``, ``to`` and ``institution`` of the uploads and dashboard pages."""
+    q = request.query_params
+    today = calls.taiwan_today()
+    error = None
+    try:
+        first, last = parse_range(q.get("from"), q.get("to"), today)
+    except FormError as exc:
+        error = message(request, exc.key, **exc.values)
+        first, last = parse_range(None, None, today)
+    wanted, bad = institution_param(user, q.get("institution"))
+    if bad is not None:
+        error = message(request, bad)
+    return RangeQuery(first, last, wanted, error)
 
 
 # -- the pre-check report ------------------------------------------------------------------------
@@ -206,17 +235,8 @@ def dashboard_page(request: Request) -> Response:
     if not user.is_staff:
         return error_page(request, user, 403, L("error_staff_only"))
     ctx = ctx_of(request)
-    q = request.query_params
-    today = calls.taiwan_today()
-    error = None
-    try:
-        first, last = parse_range(q.get("from"), q.get("to"), today)
-    except FormError as exc:
-        error = message(request, exc.key, **exc.values)
-        first, last = parse_range(None, None, today)
-    wanted, bad = institution_param(user, q.get("institution"))
-    if bad is not None:
-        error = message(request, bad)
+    query = range_query(request, user)
+    first, last, wanted, error = query.first, query.last, query.institution, query.error
     board = calls.dashboards(ctx, first, last, wanted)
     charts = {
         "uploads": svg(uploads_chart(board.uploads_by_day)),

@@ -31,7 +31,6 @@ from nhihub.web.forms import (
     parse_kind,
     parse_page,
     parse_password,
-    parse_range,
     roc_slash,
     safe_next,
 )
@@ -264,17 +263,8 @@ def uploads(request: Request) -> Response:
     if user is None:
         return to_login(request)
     ctx = ctx_of(request)
-    q = request.query_params
-    today = calls.taiwan_today()
-    error = None
-    try:
-        first, last = parse_range(q.get("from"), q.get("to"), today)
-    except FormError as exc:
-        error = message(request, exc.key, **exc.values)
-        first, last = parse_range(None, None, today)
-    wanted, bad = report_routes.institution_param(user, q.get("institution"))
-    if bad is not None:
-        error = message(request, bad)
+    query = report_routes.range_query(request, user)
+    first, last, wanted, error = query.first, query.last, query.institution, query.error
     rows = calls.upload_rows(ctx, wanted, first, last)
     return render(
         request,
