@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
+
+from pydantic_core import to_json
 
 from nhihub.formats.model import Record
 from nhihub.ids.rocdate import RocDateError, parse_roc_date, parse_roc_datetime
@@ -122,24 +122,8 @@ def record_json(record: Record) -> dict[str, Any]:
     }
 
 
-# Compact, and without the cycle check: a record is plain dicts of strings.
+# The stdlib encoder: compact, without the cycle check (a record is plain dicts of strings).
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-# The same encoder as the json module builds for each call, built once (when available).
-_C_ENCODER = (
-    None
-    if c_make_encoder is None
-    else c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, False)
-)
-
-try:
-    # pydantic-core's Rust encoder (installed with FastAPI): the same compact text for dicts of
-    # strings as the stdlib encoder below (tests compare them), in about half the time. A
-    # record's JSON is built for every stored visit, in the worker processes of an ingest.
-    from pydantic_core import to_json
-
-    _rust_json: Callable[[Any], bytes] | None = to_json
-except ImportError:  # pragma: no cover - FastAPI always brings it
-    _rust_json = None
 
 
 def record_json_text(record: Record) -> str:
@@ -153,19 +137,16 @@ def record_json_text(record: Record) -> str:
         for name in pii:
             mb1.pop(name, None)
     data = {"version": record.version, "header": record.header, "mb1": mb1, "mb2": record.mb2}
-    if _rust_json is not None:
-        try:
-            return _rust_json(data).decode()
-        except ValueError:  # pragma: no cover - text the Rust encoder refuses (a lone surrogate)
-            pass
-    return stdlib_json_text(data)
+    # pydantic-core's Rust encoder: the stdlib's text for dicts of strings (a test compares
+    # them) in about half the time; built for every stored visit of an ingest.
+    try:
+        return to_json(data).decode()
+    except ValueError:  # pragma: no cover - text it refuses (a lone surrogate; the reader
+        return stdlib_json_text(data)  # never makes one)
 
 
 def stdlib_json_text(data: dict[str, Any]) -> str:
-    """``json.dumps(data, ensure_ascii=False, separators=(",", ":"))`` with the encoder built
-    once."""
-    if _C_ENCODER is not None:
-        return "".join(_C_ENCODER(data, 0))
+    """``json.dumps(data, ensure_ascii=False, separators=(",", ":"))``."""
     return _JSON.encode(data)
 
 
