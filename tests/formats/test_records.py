@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nhihub.formats import FileError, Record, UploadReader, read_upload
+from nhihub.formats import records as records_module
 from nhihub.formats.records import Assembler, RecLines
 from nhihub.formats.spec import reader_spec
 
@@ -40,9 +41,22 @@ def read(data: bytes, **kw: Any) -> tuple[list[Record], list[FileError], Any]:
 # -- the fast path and the exact walk agree ------------------------------------------------------
 
 FIELD_TEXT = st.one_of(
-    st.text(alphabet=st.sampled_from("0123456789ABCXYZ \t\n中文碁"), max_size=8),
-    st.sampled_from(["&amp;", "a&lt;b", "&#x41;", "<![CDATA[<x>]]>"]),
+    st.text(alphabet=st.sampled_from("0123456789ABCXYZ \t\n\u3000中文碁"), max_size=8),
+    st.sampled_from(["&amp;", "a&lt;b", "&#x41;", "<![CDATA[<x>]]>", "&#xa0;1", "2&#x85;"]),
 )
+
+
+# Flaws of a record, each a field appended to its MB1 or a special case named in files().
+MB1_FLAWS = {
+    "comment": "<M11>113<!-- c -->0101</M11>",
+    "ns": '<x:M11 xmlns:x="urn:x">1130101</x:M11>',
+    "attr": '<M11 a="1">1130101</M11>',
+    "nested": "<M11>1<B/></M11>",
+    "dup": "<M03>B123456789</M03>",
+    "empty": "<M08/>",
+    "unknown": "<M99>1</M99>",
+}
+FLAWS = [*MB1_FLAWS, "tail", "order", "header"]
 
 
 @st.composite
@@ -50,20 +64,19 @@ def files(draw: st.DrawFn) -> bytes:
     """Upload files, mostly well formed, with some of the flaws the fast path cannot see."""
     parts = []
     for _ in range(draw(st.integers(0, 6))):
-        flaw = draw(st.sampled_from(["", "", "", "tail", "nested", "dup", "empty", "unknown"]))
+        flaw = draw(st.sampled_from(["", "", "", *FLAWS]))
         mb1 = ["<M03>A123456789</M03>", f"<M07>{draw(FIELD_TEXT)}</M07>"]
-        if flaw == "tail":
-            mb1.insert(1, "stray")
-        elif flaw == "nested":
-            mb1.append("<M11>1<B/></M11>")
-        elif flaw == "dup":
-            mb1.append("<M03>B123456789</M03>")
-        elif flaw == "empty":
-            mb1.append("<M08/>")
-        elif flaw == "unknown":
-            mb1.append("<M99>1</M99>")
+        header = MSH
         lines = LINE * draw(st.integers(0, 3))
-        parts.append(f"<REC>{MSH}<MB><MB1>{''.join(mb1)}</MB1>{lines}</MB></REC>\n")
+        if flaw in MB1_FLAWS:
+            mb1.append(MB1_FLAWS[flaw])
+        elif flaw == "tail":
+            mb1.insert(1, "stray")
+        elif flaw == "order":
+            lines += "<MB1><M03>A123456789</M03></MB1>"
+        elif flaw == "header":
+            header = "<MSH><H00>1</H00><H01>A</H01><H01>B</H01></MSH>"
+        parts.append(f"<REC>{header}<MB><MB1>{''.join(mb1)}</MB1>{lines}</MB></REC>\n")
     return (B5 + "<RECS>\n" + "".join(parts) + "</RECS>\n").encode("cp950")
 
 
@@ -71,6 +84,15 @@ def _exact_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Assembler, "_fast", lambda self, rec: None)
 
 
+def _python_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path in Python (provisional records proved by verify), not the compiled one."""
+    monkeypatch.setattr(records_module, "native_reader", lambda: None)
+
+
+FAST_PATHS = ["native", "python"]
+
+
+@pytest.mark.parametrize("fast_path", FAST_PATHS)
 @settings(
     max_examples=120,
     deadline=timedelta(seconds=10),
@@ -78,15 +100,19 @@ def _exact_only(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 @given(files(), st.sampled_from([7, 64, 65536]))
 def test_fast_path_gives_what_the_exact_walk_gives(
-    monkeypatch: pytest.MonkeyPatch, data: bytes, chunk_size: int
+    monkeypatch: pytest.MonkeyPatch, fast_path: str, data: bytes, chunk_size: int
 ) -> None:
-    fast = list(UploadReader(io.BytesIO(data), chunk_size=chunk_size))
+    with monkeypatch.context() as m:
+        if fast_path == "python":
+            _python_fast_path(m)
+        fast = list(UploadReader(io.BytesIO(data), chunk_size=chunk_size))
     with monkeypatch.context() as m:
         _exact_only(m)
         exact = list(UploadReader(io.BytesIO(data), chunk_size=chunk_size))
     assert fast == exact
 
 
+@pytest.mark.parametrize("fast_path", FAST_PATHS)
 @pytest.mark.parametrize(
     ("mb1", "expected", "values"),
     [
@@ -100,8 +126,14 @@ def test_fast_path_gives_what_the_exact_walk_gives(
     ],
 )
 def test_flaws_the_fast_path_cannot_see_are_found(
-    mb1: str, expected: list[Any], values: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch,
+    fast_path: str,
+    mb1: str,
+    expected: list[Any],
+    values: dict[str, str],
 ) -> None:
+    if fast_path == "python":
+        _python_fast_path(monkeypatch)
     bad = f"<REC>{MSH}<MB><MB1>{mb1}</MB1></MB></REC>\n"
     records, errors, info = read(doc(REC + bad + REC))
     assert errors == []

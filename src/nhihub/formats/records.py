@@ -13,6 +13,7 @@ Elements are only ever removed once the parser is past them and their tail is co
 
 from __future__ import annotations
 
+import os
 import re
 from collections import deque
 from collections.abc import Callable
@@ -56,6 +57,18 @@ def _text_line(text: str, next_line: int) -> int:
 
 def _shape(el: Any) -> int:
     return int(cast(float, _SHAPE(el)))
+
+
+def native_reader() -> Callable[..., Any] | None:
+    """``read_record`` of the compiled module, or None when it is not built or is turned off
+    with ``NHIHUB_NATIVE=0`` (the Python path gives the same records, more slowly)."""
+    if os.environ.get("NHIHUB_NATIVE", "1") == "0":
+        return None
+    try:
+        from nhihub.formats import _native
+    except ImportError:
+        return None
+    return cast(Callable[..., Any], _native.read_record)
 
 
 class Fatal(Exception):
@@ -167,6 +180,8 @@ class Assembler:
         self.sized = frozenset(f.id for v in VERSIONS for f in fields(v) if f.length is not None)
         self.sized_ids = {v: tuple(s & self.sized for s in self.ids[v]) for v in VERSIONS}
         self.lines = RecLines()
+        # The compiled fast path, unless unavailable or turned off (NHIHUB_NATIVE=0).
+        self.native: Callable[..., Any] | None = native_reader()
         # Records since the last flush: (element, descendant nodes, provisional fast Record).
         self.done: list[tuple[Any, int, Record | None]] = []
         self.provisional = 0  # fast records not yet verified
@@ -260,22 +275,35 @@ class Assembler:
 
     def _fast(self, rec: Any) -> Record | None:
         """The record if it looks well formed, else None (then the exact walk names the
-        problems). Field texts are read in one comprehension per segment, taking the children
-        of the REC and of its MB by position; :meth:`verify` later proves the element names
-        (MSH, MB, MB1, MB2) and that there is no stray text, no element below a field and no
-        repeated field, each of which changes the shape the dicts predict."""
-        if len(rec) != 2:
-            return None
-        msh, mb = rec
-        try:
-            # Empty texts (white space only) are left out here; verify() then sees their nodes
-            # and the exact walk takes over.
-            header = {f.tag: t for f in msh if (t := f.text.strip())}
-            visit, *lines = mb
-            mb1 = {f.tag: t for f in visit if (t := f.text.strip())}
-            orders = [{f.tag: t for f in line if (t := f.text.strip())} for line in lines]
-        except (AttributeError, ValueError):  # an empty element or an empty MB
-            return None
+        problems).
+
+        With the compiled reader (:mod:`nhihub.formats._native`), a record is taken only when it
+        has the plainest shape, which the C code checks in full: the record is then final. In
+        Python, field texts are read in one comprehension per segment, taking the children of
+        the REC and of its MB by position; the record is then provisional: :meth:`verify` later
+        proves the element names (MSH, MB, MB1, MB2) and that there is no stray text, no element
+        below a field and no repeated field, each of which changes the shape the dicts predict.
+        """
+        native = self.native
+        if native is not None:
+            lay = self.lay
+            plain = native(rec, lay.header, lay.body, lay.visit, lay.order)
+            if plain is None:
+                return None
+            header, mb1, orders = plain
+        else:
+            if len(rec) != 2:
+                return None
+            msh, mb = rec
+            try:
+                # Empty texts (white space only) are left out here; verify() then sees their
+                # nodes and the exact walk takes over.
+                header = {f.tag: t for f in msh if (t := f.text.strip())}
+                visit, *lines = mb
+                mb1 = {f.tag: t for f in visit if (t := f.text.strip())}
+                orders = [{f.tag: t for f in line if (t := f.text.strip())} for line in lines]
+            except (AttributeError, ValueError):  # an empty element or an empty MB
+                return None
         keys = header.keys()
         if keys and keys <= self.v20[0]:
             version = VERSIONS[0]
@@ -310,8 +338,11 @@ class Assembler:
         # Elements MSH, MB, MB1 and the MB2 lines, plus one element and one text per field.
         lines_n = len(orders)
         shape = (3 + lines_n + 2 * fields) * _NODES + 3 * _STRUCT + lines_n
-        self.done.append((rec, shape, record))
-        self.provisional += 1
+        if native is None:
+            self.done.append((rec, shape, record))
+            self.provisional += 1
+        else:
+            self.done.append((rec, shape, None))
         return record
 
     def _long(self, values: dict[str, str], sized: frozenset[str]) -> bool:

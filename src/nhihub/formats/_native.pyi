@@ -1,0 +1,7 @@
+from typing import Any
+
+LIBXML_HEADERS: str
+
+def read_record(
+    rec: Any, header: str, body: str, visit: str, order: str, /
+) -> tuple[dict[str, str], dict[str, str], list[dict[str, str]]] | None: ...
