@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <libxml/tree.h>
@@ -35,7 +36,7 @@ static PyTypeObject *element_type = NULL; /* lxml.etree._Element */
 
 /* Tag names as Python strings, cached by libxml2's (dictionary-interned) name pointer. The
  * name is compared as well, so a pointer reused by another document is never misread. */
-#define NAME_SLOTS 256
+#define NAME_SLOTS 256 /* a power of two: the hash below takes the top 8 bits */
 static struct {
     const xmlChar *ptr;
     PyObject *str;
@@ -44,7 +45,9 @@ static struct {
 static PyObject *
 name_of(const xmlChar *name)
 {
-    size_t slot = ((uintptr_t)name >> 4) & (NAME_SLOTS - 1);
+    /* Names lie a few bytes apart in libxml2's dictionary: hash the pointer's bits together
+     * (Fibonacci hashing), or neighbouring names would share a slot. */
+    size_t slot = (size_t)(((uint64_t)(uintptr_t)name * 0x9E3779B97F4A7C15ULL) >> 56);
     if (names[slot].ptr == name && names[slot].str != NULL &&
         strcmp(PyUnicode_AsUTF8(names[slot].str), (const char *)name) == 0) {
         Py_INCREF(names[slot].str);
@@ -68,6 +71,23 @@ named(const xmlNode *node, const char *name)
            strcmp((const char *)node->name, name) == 0;
 }
 
+/* A Python string of libxml2's UTF-8 text. Field values are nearly always ASCII: those are
+ * copied as they are, without the general decoder's per-character work. */
+static PyObject *
+text_of(const xmlChar *content)
+{
+    const unsigned char *p = content;
+    while (*p != 0 && *p < 0x80)
+        p++;
+    Py_ssize_t n = (Py_ssize_t)(p - content);
+    if (*p != 0)
+        return PyUnicode_DecodeUTF8((const char *)content, n + (Py_ssize_t)strlen((const char *)p), NULL);
+    PyObject *value = PyUnicode_New(n, 127);
+    if (value != NULL)
+        memcpy(PyUnicode_DATA(value), content, (size_t)n);
+    return value;
+}
+
 /* The stripped text of a field element; NULL with no exception when the element is not plain. */
 static PyObject *
 field_text(const xmlNode *field)
@@ -75,8 +95,7 @@ field_text(const xmlNode *field)
     const xmlNode *text = field->children;
     if (text == NULL || text->next != NULL || text->type != XML_TEXT_NODE || text->content == NULL)
         return NULL;
-    const char *content = (const char *)text->content;
-    PyObject *value = PyUnicode_DecodeUTF8(content, (Py_ssize_t)strlen(content), NULL);
+    PyObject *value = text_of(text->content);
     if (value == NULL)
         return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(value);
@@ -102,35 +121,92 @@ field_text(const xmlNode *field)
     return value;
 }
 
+/* Segments met before, by their field names in order: a dict of those keys (values None) to
+ * copy. Copying a dict of the right keys and setting the values costs a third of building it
+ * key by key (each growth of the table rehashes it). */
+#define MAX_FIELDS 128 /* a segment with more children is read by the Python reader */
+#define SHAPE_SLOTS 64
+static struct {
+    PyObject *keys; /* tuple of the interned names, in order */
+    PyObject *dict;
+} shapes[SHAPE_SLOTS];
+
+static PyObject *
+shape_dict(PyObject *const *keys, Py_ssize_t n, uint64_t hash)
+{
+    size_t slot = (size_t)(hash >> 58); /* top 6 bits: SHAPE_SLOTS */
+    PyObject *known = shapes[slot].keys;
+    if (known != NULL && PyTuple_GET_SIZE(known) == n) {
+        Py_ssize_t i = 0;
+        while (i < n && PyTuple_GET_ITEM(known, i) == keys[i])
+            i++;
+        if (i == n)
+            return PyDict_Copy(shapes[slot].dict);
+    }
+    /* New here: build the dict of these keys and keep it for next time. */
+    PyObject *dict = PyDict_New();
+    PyObject *tuple = PyTuple_New(n);
+    if (dict == NULL || tuple == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyDict_SetItem(dict, keys[i], Py_None) < 0)
+            goto fail;
+        Py_INCREF(keys[i]);
+        PyTuple_SET_ITEM(tuple, i, keys[i]);
+    }
+    if (PyDict_GET_SIZE(dict) != n) { /* a repeated field: not plain, nothing kept */
+        Py_DECREF(dict);
+        Py_DECREF(tuple);
+        return Py_NewRef(Py_None);
+    }
+    Py_XSETREF(shapes[slot].keys, tuple);
+    Py_XSETREF(shapes[slot].dict, dict);
+    return PyDict_Copy(dict);
+fail:
+    Py_XDECREF(dict);
+    Py_XDECREF(tuple);
+    return NULL;
+}
+
 /* The fields of one segment as a new dict; NULL (no exception set) when it is not plain. */
 static PyObject *
 segment(const xmlNode *seg)
 {
-    PyObject *out = PyDict_New();
-    if (out == NULL)
-        return NULL;
+    PyObject *keys[MAX_FIELDS], *values[MAX_FIELDS];
+    Py_ssize_t n = 0;
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    PyObject *out = NULL;
     for (const xmlNode *f = seg->children; f != NULL; f = f->next) {
-        if (f->type != XML_ELEMENT_NODE || f->ns != NULL)
-            goto not_plain;
+        if (n == MAX_FIELDS || f->type != XML_ELEMENT_NODE || f->ns != NULL)
+            goto done;
         PyObject *value = field_text(f);
         if (value == NULL)
-            goto not_plain;
+            goto done;
         PyObject *key = name_of(f->name);
         if (key == NULL) {
             Py_DECREF(value);
-            goto not_plain;
+            goto done;
         }
-        Py_ssize_t before = PyDict_GET_SIZE(out);
-        int rc = PyDict_SetItem(out, key, value);
-        Py_DECREF(key);
-        Py_DECREF(value);
-        if (rc < 0 || PyDict_GET_SIZE(out) == before) /* error, or a repeated field */
-            goto not_plain;
+        keys[n] = key;
+        values[n] = value;
+        n++;
+        hash = (hash ^ (uint64_t)(uintptr_t)key) * 0x100000001b3ULL;
+    }
+    out = shape_dict(keys, n, hash);
+    if (out == Py_None) { /* a repeated field */
+        Py_CLEAR(out);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        if (PyDict_SetItem(out, keys[i], values[i]) < 0)
+            Py_CLEAR(out);
+    }
+done:
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(keys[i]);
+        Py_DECREF(values[i]);
     }
     return out;
-not_plain:
-    Py_DECREF(out);
-    return NULL;
 }
 
 PyDoc_STRVAR(read_record_doc,

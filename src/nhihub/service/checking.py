@@ -39,6 +39,7 @@ from nhihub.formats import iter_upload
 from nhihub.formats.model import FileError, Finding, Record
 from nhihub.precheck.context import build_context
 from nhihub.protect import PiiCipher
+from nhihub.service.collector import collector_paused
 from nhihub.service.facts import RecordFacts, record_facts
 from nhihub.service.prepared import PreparedVisit, date_binds, dialect_label
 from nhihub.service.snapshot import SnapshotKeys
@@ -477,8 +478,10 @@ def split_upload(raw: bytes, parts: int, *, max_records: int | None = None) -> l
 
 
 def _check_part(part: _Part, job: CheckJob, version: str | None) -> CheckedUpload:
-    doc = iter_upload(io.BytesIO(part.doc))
-    return _check_items(doc, job, version, None, part.first_index, part.first_line)
+    """One part, in a worker process (see :class:`~nhihub.service.collector.CollectorPause`)."""
+    with collector_paused():
+        doc = iter_upload(io.BytesIO(part.doc))
+        return _check_items(doc, job, version, None, part.first_index, part.first_line)
 
 
 # M15 / M16 as written; values are stripped of XML white space as the reader does.

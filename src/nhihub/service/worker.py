@@ -16,15 +16,13 @@ Logging names batches, counts and statuses only: never a record's content.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import os
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -43,6 +41,7 @@ from nhihub.service.checking import (
     check_job,
     check_serial,
 )
+from nhihub.service.collector import collector_paused
 from nhihub.service.spec import service_spec
 from nhihub.service.uploads import purge_results
 from nhihub.storage import (
@@ -67,39 +66,6 @@ class WorkerHooks:
     write of the batch and before the commit (e.g. to kill the worker at that very point)."""
 
     before_commit: BeforeCommit | None = None
-
-
-class _CollectorPause:
-    """Pauses Python's cyclic garbage collector while batches are processed in this process.
-
-    A batch holds tens of thousands of checked records (acyclic: reference counting frees
-    them); the collector would scan them again and again as they pile up, which cost about a
-    fifth of the storing process's time. Cycles made meanwhile are collected once the last
-    batch in progress ends. The collector is process-wide, hence one pause per process, shared
-    by the threads that process batches."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._active = 0
-        self._resume = False
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._active == 0:
-                self._resume = gc.isenabled()
-                gc.disable()
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._active -= 1
-                if self._active == 0 and self._resume:
-                    gc.enable()
-
-
-_collector_paused = _CollectorPause()
 
 
 def new_worker_id() -> str:
@@ -219,7 +185,7 @@ def process_next(
         return None
     log.info("batch %d claimed by %s (attempt %d)", batch.id, worker_id, batch.attempts)
     try:
-        with _collector_paused():
+        with collector_paused():
             _process(engine, batch, worker_id, settings, now, pool or CheckPool(1), hooks)
     except LeaseLost:
         log.warning("batch %d: lease lost, another worker processes it", batch.id)
