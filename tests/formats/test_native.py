@@ -104,6 +104,24 @@ def test_anything_not_plain_is_refused(xml: str) -> None:
     assert read(xml) is None
 
 
+def test_a_segment_of_more_than_128_fields_is_left_to_python() -> None:
+    fields = "".join(f"<F{n}>{n}</F{n}>" for n in range(129))
+    assert read(f"<REC>{MSH}<MB><MB1>{fields}</MB1></MB></REC>") is None
+    fields = "".join(f"<F{n}>{n}</F{n}>" for n in range(128))
+    plain = read(f"<REC>{MSH}<MB><MB1>{fields}</MB1></MB></REC>")
+    assert plain is not None and len(plain[1]) == 128
+
+
+def test_the_same_shape_twice_gives_equal_but_separate_dicts() -> None:
+    """Dicts of a shape met before are copies of a kept template: never the template itself."""
+    xml = f"<REC>{MSH}<MB><MB1><M03>A123456789</M03><M07>01</M07></MB1></MB></REC>"
+    first, second = read(xml), read(xml.replace("01", "02"))
+    assert first[1] == {"M03": "A123456789", "M07": "01"}
+    assert second[1] == {"M03": "A123456789", "M07": "02"}
+    first[1]["M07"] = "changed"
+    assert read(xml)[1]["M07"] == "01"
+
+
 def test_the_segment_names_come_from_the_caller() -> None:
     rec = element("<R><H><A>1</A></H><B><V><C>2</C></V><O><D>3</D></O></B></R>")
     assert _native.read_record(rec, "H", "B", "V", "O") == ({"A": "1"}, {"C": "2"}, [{"D": "3"}])

@@ -313,3 +313,40 @@ def test_memory_does_not_grow_with_the_file() -> None:
     assert large_py < small_py + 512 * 1024
     if small_c is not None and large_c is not None:
         assert large_c < small_c + 2 * 1024 * 1024
+
+
+# -- the three ways of reading agree on realistic files --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic_files(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    """A format-2.0 file with every kind of injected error (Big5), the same bytes declared
+    UTF-8, and a format-1.0 file."""
+    import datetime as dt
+
+    from nhihub.synth import generate, write_synth
+
+    out = tmp_path_factory.mktemp("synth")
+    as_of = dt.datetime(2024, 11, 20, 12, 0)
+    v20 = out / "v20.xml"
+    write_synth(generate(5, 400, as_of=as_of, error_rate=0.3), v20)
+    v10 = out / "v10.xml"
+    write_synth(generate(6, 200, as_of=as_of, version="1.0"), v10)
+    big5 = v20.read_bytes()
+    return [big5, big5.replace(b'encoding="Big5"', b'encoding="UTF-8"', 1), v10.read_bytes()]
+
+
+@pytest.mark.parametrize("chunk_size", [97, 65536])
+def test_native_python_and_exact_reading_agree_on_synthetic_files(
+    monkeypatch: pytest.MonkeyPatch, synthetic_files: list[bytes], chunk_size: int
+) -> None:
+    for data in synthetic_files:
+        native = list(UploadReader(io.BytesIO(data), chunk_size=chunk_size))
+        with monkeypatch.context() as m:
+            _python_fast_path(m)
+            python = list(UploadReader(io.BytesIO(data), chunk_size=chunk_size))
+        with monkeypatch.context() as m:
+            _exact_only(m)
+            exact = list(UploadReader(io.BytesIO(data), chunk_size=chunk_size))
+        assert len(native) > 100
+        assert native == python == exact
