@@ -27,8 +27,8 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import make_url
 
 from nhihub.api.demo import DemoPlan, plan_demo
-from nhihub.api.service_calls import taiwan_now
 from nhihub.protect import PiiCipher
+from nhihub.reports.timeutil import taiwan_now
 from nhihub.storage import create_engine_for, upgrade
 from nhihub.storage.schema import metadata
 

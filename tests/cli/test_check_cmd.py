@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from nhihub.cli.main import app
+from nhihub.formats import write_upload
+from nhihub.ids.rocdate import format_roc_datetime
+from nhihub.reports.timeutil import taiwan_now
 from nhihub.synth import generate, write_synth
 from nhihub.visitid import Keyring
 
@@ -86,3 +90,30 @@ def test_structural_error_exits_1(tmp_path: Path) -> None:
     code, out = _run("--format", "json", str(f))
     assert code == 1
     assert json.loads(out)[0]["file_errors"]
+
+
+def test_the_default_upload_time_is_taiwan_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --as-of the upload time is now in Taiwan, whatever the machine's time zone: a
+    visit of five minutes ago is not after the upload (BD) on a machine 18 hours behind."""
+    now = taiwan_now()
+    recs = list(generate(3, 6, as_of=now - dt.timedelta(minutes=10)).iter_records())
+    recent = format_roc_datetime(now - dt.timedelta(minutes=5))
+    for rec in recs:
+        rec.mb1["M11"] = recent
+        for line in rec.mb2:
+            line["D01"] = recent
+    path = tmp_path / "recent.xml"
+    write_upload(recs, path)
+    monkeypatch.setenv("TZ", "Pacific/Honolulu")  # UTC-10
+    time.tzset()
+    try:
+        result = runner.invoke(app, ["check", "--format", "json", str(path)])
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    [summary] = json.loads(result.stdout)
+    assert summary["records"] == 6
+    codes = {e["code"] for rec in summary["invalid"] for e in rec["errors"]}
+    assert "BD" not in codes

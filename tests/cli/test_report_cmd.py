@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from nhihub.cli.main import app
 from nhihub.protect import development_cipher
+from nhihub.reports.timeutil import taiwan_today
 from nhihub.storage import (
     Institution,
     NewBatch,
@@ -145,7 +146,7 @@ def test_dashboard_json_and_charts(db: str, tmp_path: Path) -> None:
 
 
 def test_dashboard_and_uploads_tables(db: str) -> None:
-    today = dt.date.today()
+    today = taiwan_today()  # the uploads were received today in Taiwan (not the machine's date)
     roc = f"{today.year - 1911:03d}{today:%m%d}"
     dash = runner.invoke(app, ["report", "dashboard", "--db", db, "--to", roc])
     assert dash.exit_code == 0, dash.output

@@ -13,6 +13,7 @@ from typing import Any
 
 from nhihub.api.context import ApiContext
 from nhihub.api.errors import ApiError
+from nhihub.reports.timeutil import taiwan_now
 from nhihub.service.uploads import (
     BatchView,
     UploadRejected,
@@ -21,7 +22,6 @@ from nhihub.service.uploads import (
     submit_upload,
 )
 from nhihub.service.visits import Viewer
-from nhihub.visitid import TAIWAN
 
 # UploadRejected.reason -> our error code (its RtnCode is the service's too)
 _REJECTIONS = {
@@ -30,11 +30,6 @@ _REJECTIONS = {
     "too_large": "too-large",
     "bad_token": "institution-mismatch",
 }
-
-
-def taiwan_now() -> dt.datetime:
-    """Now as naive Taiwan local time (the clock of upload times, 上傳日期時間)."""
-    return dt.datetime.now(TAIWAN).replace(tzinfo=None)
 
 
 def submit(

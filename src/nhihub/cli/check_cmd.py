@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from nhihub.ids.rocdate import RocDateError, parse_roc_datetime
 from nhihub.precheck.runner import check_path_parallel
+from nhihub.reports.timeutil import taiwan_now
 from nhihub.results import FileSummary, render_csv, render_json, render_nhi_text
 from nhihub.results.render import encode_nhi_text
 from nhihub.specs.catalogue import message
@@ -123,7 +123,11 @@ def check(
     as_of: Annotated[
         str | None,
         typer.Option(
-            "--as-of", help="上傳時間 YYYMMDDHHMMSS / upload time for BD, BH (default: now)"
+            "--as-of",
+            help=(
+                "上傳時間 YYYMMDDHHMMSS（預設：台灣現在時間）/ "
+                "upload time for BD, BH (default: now in Taiwan)"
+            ),
         ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="平行處理數 / worker processes")] = 1,
@@ -135,7 +139,8 @@ def check(
     """
     err = Console(stderr=True)
     try:
-        when = parse_roc_datetime(as_of) if as_of else dt.datetime.now().replace(microsecond=0)
+        # Taiwan's clock, as the files' times are, whatever this machine's time zone.
+        when = parse_roc_datetime(as_of) if as_of else taiwan_now().replace(microsecond=0)
     except RocDateError:
         err.print(
             f"--as-of 格式錯誤，應為 YYYMMDDHHMMSS / --as-of must be YYYMMDDHHMMSS: {as_of!r}"

@@ -360,7 +360,7 @@ def demo(
     供 2.0預檢比對報表），再啟動服務並印出網址、權杖、報表網址與 curl 範例。
     """
     from nhihub.api.demo import DemoError, load_demo, plan_demo
-    from nhihub.api.service_calls import taiwan_now
+    from nhihub.reports.timeutil import taiwan_now
 
     settings = _settings(None)
     db_url = _demo_db_url(db, settings)

@@ -1,5 +1,6 @@
-"""Taiwan local time for the reports: moments are stored in UTC, dates and visit times from the
-files are Taiwan local (UTC+8, no daylight saving), and the screens show ROC dates."""
+"""Taiwan local time: moments are stored in UTC, dates and visit times in the files are Taiwan
+local (UTC+8, no daylight saving), and the screens show ROC dates. Whatever the machine's own
+time zone, "now" for an upload or a check is Taiwan's."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def to_taiwan(moment: dt.datetime) -> dt.datetime:
 def from_taiwan(local: dt.datetime) -> dt.datetime:
     """A naive Taiwan local time as an aware UTC moment."""
     return local.replace(tzinfo=TAIWAN).astimezone(dt.UTC)
+
+
+def taiwan_now() -> dt.datetime:
+    """Now as naive Taiwan local time (the clock of upload times, 上傳日期時間)."""
+    return dt.datetime.now(TAIWAN).replace(tzinfo=None)
 
 
 def taiwan_today(now: dt.datetime | None = None) -> dt.date:

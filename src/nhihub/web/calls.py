@@ -30,6 +30,7 @@ from nhihub.reports import (
     upload_results,
 )
 from nhihub.reports.spec import reports_spec
+from nhihub.reports.timeutil import taiwan_now
 from nhihub.service import (
     BatchView,
     InvalidVisitId,
@@ -52,17 +53,11 @@ from nhihub.storage import (
     list_institutions,
     load_raw,
 )
-from nhihub.visitid import TAIWAN
 
 if TYPE_CHECKING:  # the API imports the console: no import back at run time
     from nhihub.api.context import ApiContext
 
 CHANNEL = "web"  # uploads through the console, as through the REST API (VPN-style column)
-
-
-def taiwan_now() -> dt.datetime:
-    """Now as naive Taiwan local time (upload times, 上傳日期時間)."""
-    return dt.datetime.now(TAIWAN).replace(tzinfo=None)
 
 
 def taiwan_today() -> dt.date:
