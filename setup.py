@@ -6,11 +6,14 @@ build requirement. ``optional=True``: without a C compiler the package still ins
 reader uses its Python path, which gives the same results more slowly.
 """
 
-import lxml
 from setuptools import Extension, setup
 
-setup(
-    ext_modules=[
+try:
+    import lxml
+except ImportError:  # e.g. --no-build-isolation without lxml: install the Python path only
+    extensions = []
+else:
+    extensions = [
         Extension(
             "nhihub.formats._native",
             sources=["src/nhihub/formats/_native.c"],
@@ -18,4 +21,5 @@ setup(
             optional=True,
         )
     ]
-)
+
+setup(ext_modules=extensions)

@@ -8,6 +8,7 @@ was not built fails them instead of skipping.
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -155,3 +156,51 @@ def test_it_agrees_with_lxml_wherever_it_accepts(fields: list[tuple[str, str]]) 
     if plain is not None:
         mb1 = rec[1][0]
         assert plain[1] == {f.tag: f.text.strip() for f in mb1}
+
+
+def test_a_template_replaced_while_it_is_copied_is_not_read_after_it_is_freed() -> None:
+    """Copying a kept template allocates; the garbage collector may run there, and a finalizer
+    (or another thread) may read records of other shapes, replacing and freeing that template.
+    Read from freed memory, the copy claimed five fields while holding two."""
+    parser = etree.XMLParser(remove_blank_text=True)
+
+    def rec(names: list[str]) -> Any:
+        fields = "".join(f"<{n}>v</{n}>" for n in names)
+        return etree.fromstring(
+            f"<REC><MSH>{fields}</MSH><MB><MB1>{fields}</MB1></MB></REC>", parser
+        )
+
+    main = rec(["M03", "M07"])
+    others = [rec([f"Z{i}", f"Y{j}", "W", "V", "U"]) for i in range(40) for j in range(8)]
+    ran = []
+
+    class Finalized:  # garbage only the collector frees (a cycle), reading other records
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            ran.append(1)
+            junk: list[dict[str, int]] = [{} for _ in range(200)]  # dict free list full
+            del junk
+            for other in others:  # every template slot replaced
+                _native.read_record(other, *NAMES)
+
+    expected = {"M03": "v", "M07": "v"}
+    threshold = gc.get_threshold()
+    try:
+        for _ in range(20):
+            Finalized()
+            _native.read_record(main, *NAMES)  # main's templates back in their slots
+            hold: list[dict[str, int]] = [{} for _ in range(200)]  # dict free list empty
+            gc.set_threshold(1)  # the next tracked allocation collects: in read_record
+            plain = _native.read_record(main, *NAMES)
+            gc.set_threshold(*threshold)
+            del hold
+            assert plain is not None
+            header, mb1, _ = plain
+            assert (len(header), len(mb1)) == (2, 2)
+            assert header == mb1 == expected
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()
+    assert ran

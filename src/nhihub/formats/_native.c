@@ -48,15 +48,21 @@ name_of(const xmlChar *name)
     /* Names lie a few bytes apart in libxml2's dictionary: hash the pointer's bits together
      * (Fibonacci hashing), or neighbouring names would share a slot. */
     size_t slot = (size_t)(((uint64_t)(uintptr_t)name * 0x9E3779B97F4A7C15ULL) >> 56);
-    if (names[slot].ptr == name && names[slot].str != NULL &&
-        strcmp(PyUnicode_AsUTF8(names[slot].str), (const char *)name) == 0) {
-        Py_INCREF(names[slot].str);
-        return names[slot].str;
+    if (names[slot].ptr == name && names[slot].str != NULL) {
+        const char *cached = PyUnicode_AsUTF8(names[slot].str);
+        if (cached == NULL) /* no memory for its UTF-8 form */
+            return NULL;
+        if (strcmp(cached, (const char *)name) == 0)
+            return Py_NewRef(names[slot].str);
     }
     PyObject *str = PyUnicode_DecodeUTF8((const char *)name, (Py_ssize_t)strlen((const char *)name), NULL);
     if (str == NULL)
         return NULL;
+#if PY_VERSION_HEX < 0x030C0000 || PY_VERSION_HEX >= 0x030D0000
+    /* Interned, so that the dicts' keys are the very strings the checks look up. Not on 3.12,
+     * where interned strings are never freed (CPython gh-113993): the names come from the file. */
     PyUnicode_InternInPlace(&str);
+#endif
     Py_XDECREF(names[slot].str);
     Py_INCREF(str);
     names[slot].ptr = name;
@@ -140,8 +146,15 @@ shape_dict(PyObject *const *keys, Py_ssize_t n, uint64_t hash)
         Py_ssize_t i = 0;
         while (i < n && PyTuple_GET_ITEM(known, i) == keys[i])
             i++;
-        if (i == n)
-            return PyDict_Copy(shapes[slot].dict);
+        if (i == n) {
+            /* The template is held while it is copied: the copy allocates, the allocation may
+             * run the garbage collector, and a finalizer it runs (or a thread it lets run) may
+             * read records of other shapes, replacing this slot and freeing its template. */
+            PyObject *kept = Py_NewRef(shapes[slot].dict);
+            PyObject *copy = PyDict_Copy(kept);
+            Py_DECREF(kept);
+            return copy;
+        }
     }
     /* New here: build the dict of these keys and keep it for next time. */
     PyObject *dict = PyDict_New();
@@ -159,9 +172,13 @@ shape_dict(PyObject *const *keys, Py_ssize_t n, uint64_t hash)
         Py_DECREF(tuple);
         return Py_NewRef(Py_None);
     }
+    /* Copied before it is kept, for the same reason: once in the slot, it may go at any time. */
+    PyObject *copy = PyDict_Copy(dict);
+    if (copy == NULL)
+        goto fail;
     Py_XSETREF(shapes[slot].keys, tuple);
     Py_XSETREF(shapes[slot].dict, dict);
-    return PyDict_Copy(dict);
+    return copy;
 fail:
     Py_XDECREF(dict);
     Py_XDECREF(tuple);
@@ -304,7 +321,13 @@ native_exec(PyObject *module)
         PyErr_SetString(PyExc_ImportError, "lxml.etree._Element is not a type");
         return -1;
     }
-    element_type = (PyTypeObject *)type; /* kept for the life of the process */
+    if (((PyTypeObject *)type)->tp_basicsize < (Py_ssize_t)sizeof(ElementProxy)) {
+        /* not the element layout this file reads: the reader falls back to its Python path */
+        Py_DECREF(type);
+        PyErr_SetString(PyExc_ImportError, "lxml.etree._Element has an unexpected layout");
+        return -1;
+    }
+    Py_XSETREF(element_type, (PyTypeObject *)type); /* kept for the life of the process */
     return PyModule_AddStringConstant(module, "LIBXML_HEADERS", LIBXML_DOTTED_VERSION);
 }
 
