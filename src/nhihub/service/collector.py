@@ -14,7 +14,7 @@ class CollectorPause:
 
     A batch holds tens of thousands of checked records (acyclic: reference counting frees
     them); the collector would scan them again and again as they pile up, which cost about a
-    fifth of the storing process's time, and about 8% of a checking process's. Cycles made
+    fifth of the storing process's time, and about 7% of a checking process's. Cycles made
     meanwhile are collected once the last batch in progress ends. The collector is
     process-wide, hence one pause per process, shared by the threads that process batches."""
 

@@ -30,7 +30,7 @@ from nhihub.reports import (
     upload_results,
 )
 from nhihub.reports.spec import reports_spec
-from nhihub.reports.timeutil import taiwan_now
+from nhihub.reports.timeutil import taiwan_now, taiwan_today
 from nhihub.service import (
     BatchView,
     InvalidVisitId,
@@ -58,10 +58,6 @@ if TYPE_CHECKING:  # the API imports the console: no import back at run time
     from nhihub.api.context import ApiContext
 
 CHANNEL = "web"  # uploads through the console, as through the REST API (VPN-style column)
-
-
-def taiwan_today() -> dt.date:
-    return taiwan_now().date()
 
 
 # -- who is signed in ----------------------------------------------------------------------------
