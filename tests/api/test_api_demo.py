@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -22,11 +23,14 @@ from nhihub.api.demo import (
     demo_config,
     encode_records,
     load_demo,
+    plan_demo,
 )
+from nhihub.checks import CheckContext
 from nhihub.cli.serve_cmd import _print_demo
 from nhihub.config import Settings
 from nhihub.formats import Record, read_upload
 from nhihub.ids.rocdate import format_roc_date
+from nhihub.precheck import check_stream
 from nhihub.reports.precheck_db import precheck_report, unmatched_records
 from nhihub.service import result_file
 from nhihub.storage import read_only, unit_of_work
@@ -82,6 +86,22 @@ def test_the_duplicate_dispenses_the_same_refill(plan: DemoPlan) -> None:
     assert duplicate.mb1["M33"] == first.mb1["M33"] == str(plan.refill_no)
     assert duplicate.mb1["M11"] > first.mb1["M11"]
     assert all(line["D01"] == duplicate.mb1["M11"] for line in duplicate.mb2 if "D01" in line)
+
+
+# The demo's random errors follow the clock: at this as-of none fell on the prescriber's visits
+# before the known error was planned (the console's and API's tests then failed).
+NO_RANDOM_ERROR_AT = dt.datetime(2026, 11, 24, 19, 55, 29)
+
+
+def test_the_prescriber_upload_always_has_an_invalid_record() -> None:
+    plan = plan_demo(NO_RANDOM_ERROR_AT)
+    batch = plan.batch("prescriber")
+    summary = check_stream(io.BytesIO(encode_records(batch.records)), CheckContext(plan.as_of))
+    assert summary.records == len(batch.records)
+    codes = {f.code for outcome in summary.reported for f in outcome.findings}
+    assert summary.invalid_records == 1
+    assert "Y008" in codes  # demo.json known_error: unknown-category
+    assert plan.prescription not in {o.record.mb1.get("M15") for o in summary.reported}
 
 
 def test_encoded_files_read_back(plan: DemoPlan) -> None:

@@ -20,6 +20,7 @@ import copy
 import datetime as dt
 import io
 import json
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,6 +40,7 @@ from nhihub.service.uploads import BatchView, get_batch, submit_upload
 from nhihub.service.worker import drain
 from nhihub.storage import Institution, insert_institution, unit_of_work
 from nhihub.synth import SynthResult, generate
+from nhihub.synth.mutations import MutationContext, applicable, mutate
 from nhihub.synth.places import Institution as SynthInstitution
 from nhihub.synth.places import build_institutions
 from nhihub.synth.profile import profile
@@ -188,6 +190,36 @@ def _duplicate(
     return dup
 
 
+def _no_reissue(*_: Any) -> str:
+    raise DemoError("the demo's known error must not change what a visit identifier encodes")
+
+
+def _with_known_error(
+    records: list[Record], keep: Record, with_error: set[int], as_of: dt.datetime
+) -> list[Record]:
+    """``records`` with the configured known error applied to a copy of the first clean record
+    it applies to, other than ``keep`` (the chain's prescription) and dispensings (pure).
+
+    The random errors follow the clock (the synthetic day is the as-of day): at some minutes
+    none fell on the prescriber's visits, and the demo showed no invalid record."""
+    kind = str(demo_config()["known_error"])
+    ctx = MutationContext(as_of=as_of, issue=_no_reissue)
+    out = list(records)
+    for n, rec in enumerate(out):
+        if (
+            rec is keep
+            or rec.index in with_error
+            or rec.mb1.get("M07") == DISPENSING
+            or not applicable(rec, (kind,), ctx)
+        ):
+            continue
+        faulty = copy.deepcopy(rec)
+        mutate(faulty, kind, ctx, random.Random(0))
+        out[n] = faulty
+        return out
+    raise DemoError(f"no record of the prescriber takes the known error {kind}")
+
+
 def _plan_precheck(
     synth: SynthResult,
     records: list[Record],
@@ -321,7 +353,9 @@ def plan_demo(
     clinic = own(chosen["clinic"])
     keep = int(cfg["curl_records"])
     files = {
-        "prescriber": own(chosen["prescriber"]),
+        "prescriber": _with_known_error(
+            own(chosen["prescriber"]), original, with_error, result.as_of
+        ),
         "clinic": clinic[:-keep] if len(clinic) > keep else clinic,
         "dental": own(chosen["dental"]),
         "pharmacy": own(chosen["pharmacy"]),
