@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from nhihub.bench import ingest as bench
@@ -35,3 +36,23 @@ def test_plain_parse_and_ingest_agree(tmp_path: Path) -> None:
     assert seconds > 0 and stored == 60
     figure = bench._ratio("x", 0.6, True)
     assert figure.met and figure.target == ">= 0.5x"
+
+
+def test_quick_run_reports_every_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in bench.PG_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    figures = {f.name: f for f in bench.run(quick=True)}
+    jobs = next(n for n in figures if n.startswith("ingest SQLite, ") and n.endswith(" processes"))
+    count = jobs.removeprefix("ingest SQLite, ").removesuffix(" processes")
+    assert set(figures) == {
+        "plain lxml parse (2,000 records)",
+        "reader + record checks, 1 process",
+        f"check phase alone (no storing), {count} processes",
+        f"check phase alone, {count} processes / plain parse",
+        "ingest SQLite, 1 process",
+        "ingest SQLite, 1 process / plain parse",
+        f"ingest SQLite, {count} processes",
+        f"ingest SQLite, {count} processes / plain parse",
+    }
+    assert all(f.value > 0 for f in figures.values())
+    assert figures[f"ingest SQLite, {count} processes / plain parse"].target == ">= 0.5x"

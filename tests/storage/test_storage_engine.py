@@ -72,6 +72,36 @@ def test_unit_of_work_commits_or_rolls_back(fresh_engine: Engine) -> None:
         conn.execute(text("DROP TABLE scratch"))
 
 
+def test_unit_of_work_widens_sqlite_cache_for_its_transaction_only(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'c.db'}", pool_size=1, max_overflow=0)
+    try:
+        _scratch_table(engine)
+        with read_only(engine) as conn:
+            default = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        with unit_of_work(engine, cache_kib=4096) as conn:  # the pool's only connection
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -4096
+            conn.execute(text("INSERT INTO scratch VALUES (1)"))
+        with pytest.raises(RuntimeError), unit_of_work(engine, cache_kib=8192) as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -8192
+            conn.execute(text("INSERT INTO scratch VALUES (2)"))
+            raise RuntimeError("boom")
+        with read_only(engine) as conn:  # the same connection, its cache as before
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == default
+            assert conn.execute(text("SELECT n FROM scratch")).scalars().all() == [1]
+    finally:
+        engine.dispose()
+
+
+def test_unit_of_work_cache_is_sqlite_only(fresh_engine: Engine) -> None:
+    _scratch_table(fresh_engine)
+    with unit_of_work(fresh_engine, cache_kib=4096) as conn:
+        conn.execute(text("INSERT INTO scratch VALUES (1)"))
+    with read_only(fresh_engine) as conn:
+        assert conn.execute(text("SELECT n FROM scratch")).scalars().all() == [1]
+    with unit_of_work(fresh_engine) as conn:
+        conn.execute(text("DROP TABLE scratch"))
+
+
 def test_savepoints_work_inside_a_transaction(fresh_engine: Engine) -> None:
     _scratch_table(fresh_engine)
     with unit_of_work(fresh_engine) as conn:

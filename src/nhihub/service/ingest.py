@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from nhihub.config import Settings
 from nhihub.results import FileSummary
 from nhihub.service.checking import CheckPool
+from nhihub.service.handoff import handoff
 from nhihub.service.results import rebuild_summary, result_dict
 from nhihub.service.uploads import BatchView, batch_view, rejection, submit_upload
 from nhihub.service.worker import new_worker_id, process_next
@@ -57,27 +58,29 @@ def ingest_file(
     if size > settings.max_upload_bytes:
         raise rejection("too_large", size=size, limit=settings.max_upload_bytes)
     raw = file.read_bytes()
-    with unit_of_work(engine) as conn:
-        batch_id = submit_upload(
-            conn,
-            institution=institution,
-            raw=raw,
-            kind=kind,
-            channel="cli",
-            settings=settings,
-            file_name=file.name,
-            now=now,
-        )
-    del raw
-    worker = new_worker_id()
-    with CheckPool(jobs) as pool:
-        while True:
-            with read_only(engine) as conn:
-                batch = get_batch(conn, batch_id)
-            if batch is not None and batch.status in ("done", "failed", "rejected"):
-                break
-            if process_next(engine, worker, settings, pool=pool) is None:
-                time.sleep(poll)  # another worker holds it
+    # this process processes what it submits: the worker takes the bytes (nhihub.service.handoff)
+    with handoff.worker_running():
+        with unit_of_work(engine) as conn:
+            batch_id = submit_upload(
+                conn,
+                institution=institution,
+                raw=raw,
+                kind=kind,
+                channel="cli",
+                settings=settings,
+                file_name=file.name,
+                now=now,
+            )
+        del raw
+        worker = new_worker_id()
+        with CheckPool(jobs) as pool:
+            while True:
+                with read_only(engine) as conn:
+                    batch = get_batch(conn, batch_id)
+                if batch is not None and batch.status in ("done", "failed", "rejected"):
+                    break
+                if process_next(engine, worker, settings, pool=pool) is None:
+                    time.sleep(poll)  # another worker holds it
     with read_only(engine) as conn:
         summary = rebuild_summary(conn, batch, settings)
     return IngestReport(batch_view(batch), summary, result_dict(summary, batch))

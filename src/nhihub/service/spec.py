@@ -55,6 +55,8 @@ class ServiceSpec:
     parallel_min_bytes: int
     parts_per_job: int
     part_records: int
+    handoff_max_bytes: int
+    apply_cache_kib: int
 
     def kind(self, name: str) -> RefillKind:
         for k in self.refill_kinds:
@@ -104,4 +106,6 @@ def service_spec() -> ServiceSpec:
         parallel_min_bytes=int(parallel["min_bytes"]),
         parts_per_job=int(parallel["parts_per_job"]),
         part_records=int(parallel["part_records"]),
+        handoff_max_bytes=int(raw["handoff_max_bytes"]),
+        apply_cache_kib=int(raw["apply_cache_kib"]),
     )

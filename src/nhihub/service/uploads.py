@@ -10,6 +10,7 @@ unit of work and commit, so the worker sees the batch.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from nhihub.config import Settings
 from nhihub.service import _queries as q
+from nhihub.service.handoff import handoff
 from nhihub.service.results import FORMATS, rebuild_summary, render_result
 from nhihub.service.spec import service_spec
 from nhihub.specs.catalogue import catalogue
@@ -219,7 +221,9 @@ def submit_upload(
         client_info=None if client_info is None else dict(client_info),
     )
     moment = utcnow() if now is None else now
-    batch_id = create_batch(conn, new, raw, settings.cipher(), now=moment)
+    digest = hashlib.sha256(raw).digest()
+    batch_id = create_batch(conn, new, raw, settings.cipher(), now=moment, digest=digest)
+    handoff.keep(digest, raw)  # for this process's worker, if one runs
     append_audit(
         conn,
         AuditEntry(

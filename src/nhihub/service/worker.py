@@ -42,6 +42,7 @@ from nhihub.service.checking import (
     check_serial,
 )
 from nhihub.service.collector import collector_paused
+from nhihub.service.handoff import handoff
 from nhihub.service.spec import service_spec
 from nhihub.service.uploads import purge_results
 from nhihub.storage import (
@@ -112,8 +113,10 @@ def _process(
     pool: CheckPool,
     hooks: WorkerHooks | None,
 ) -> None:
-    with read_only(engine) as conn:
-        raw = load_raw(conn, batch.id, settings.cipher())
+    raw = handoff.take(batch.raw_sha256)  # stored by this process just now
+    if raw is None:
+        with read_only(engine) as conn:
+            raw = load_raw(conn, batch.id, settings.cipher())
     job = check_job(
         batch.id,
         batch.institution_code,
@@ -125,13 +128,14 @@ def _process(
     )
     before_commit = None if hooks is None else hooks.before_commit
     moment = utcnow() if now is None else now
+    cache = service_spec().apply_cache_kib
     stream = pool.stream(raw, job)
     if stream is None:
         checked = pool.check(raw, job, tick=_Renewer(engine, batch.id, worker, settings, now))
     else:
         # A large upload: its parts are stored while the later ones are still being read.
         try:
-            with unit_of_work(engine) as conn:
+            with unit_of_work(engine, cache_kib=cache) as conn:
                 apply_stream(
                     conn, batch, stream, worker=worker, now=moment, before_commit=before_commit
                 )
@@ -147,7 +151,7 @@ def _process(
         finally:
             stream.cancel()
     del raw
-    with unit_of_work(engine) as conn:
+    with unit_of_work(engine, cache_kib=cache) as conn:
         apply_checked(conn, batch, checked, worker=worker, now=moment, before_commit=before_commit)
 
 
@@ -216,7 +220,7 @@ def drain(
     ``jobs``: processes for checking large uploads (``None``: every CPU)."""
     wid = worker_id or new_worker_id()
     done: list[int] = []
-    with CheckPool(jobs) as pool:
+    with CheckPool(jobs) as pool, handoff.worker_running():
         while until is None or not until():
             batch_id = process_next(engine, wid, settings, now, pool=pool)
             if batch_id is None:
@@ -240,7 +244,7 @@ def run_worker(
     wid = worker_id or new_worker_id()
     last_purge = float("-inf")
     log.info("worker %s started", wid)
-    with CheckPool(jobs) as pool:
+    with CheckPool(jobs) as pool, handoff.worker_running():
         while not stop.is_set():
             batch_id: int | None = None
             try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +125,30 @@ def is_postgresql(conn: Connection | Engine) -> bool:
 
 
 @contextmanager
-def unit_of_work(engine: Engine) -> Iterator[Connection]:
+def unit_of_work(engine: Engine, *, cache_kib: int | None = None) -> Iterator[Connection]:
     """One connection and one transaction for a unit of work: committed when the block ends,
-    rolled back if it raises. On SQLite the write lock is taken at the start."""
+    rolled back if it raises. On SQLite the write lock is taken at the start.
+
+    ``cache_kib`` (SQLite): the connection's page cache for this transaction, restored after
+    it ends. A transaction that writes more pages than the cache holds spills dirty pages to the
+    WAL before its commit and writes them again later (a large batch's apply: visits, order
+    lines, outcomes and their indexes)."""
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
+        dbapi: Any = None
+        before = 0
+        if cache_kib and conn.dialect.name == "sqlite":
+            # on the driver's connection: through SQLAlchemy it would begin a transaction
+            dbapi = conn.connection.dbapi_connection
+            before = int(dbapi.execute("PRAGMA cache_size").fetchone()[0])
+            dbapi.execute(f"PRAGMA cache_size = {-int(cache_kib)}")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if dbapi is not None:
+                with suppress(sqlite3.Error):  # a broken connection is discarded anyway
+                    dbapi.execute(f"PRAGMA cache_size = {before}")  # frees the pages above it
 
 
 @contextmanager

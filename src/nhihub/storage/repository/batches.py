@@ -87,11 +87,12 @@ def create_batch(
     *,
     raw_dir: Path | None = None,
     now: dt.datetime | None = None,
+    digest: bytes | None = None,
 ) -> int:
     """Store an upload as received (status ``received``); returns the batch id.
 
     The raw bytes are encrypted and kept in ``upload_raw``, or in a file under ``raw_dir`` if
-    given.
+    given. ``digest``: their SHA-256 when the caller has it already.
     """
     check_code("channel", new.channel)
     check_code("upload_kind", new.kind)
@@ -107,7 +108,7 @@ def create_batch(
             format_version=new.format_version,
             file_name=new.file_name,
             file_size=len(raw),
-            raw_sha256=hashlib.sha256(raw).digest(),
+            raw_sha256=hashlib.sha256(raw).digest() if digest is None else digest,
             raw_path=raw_path,
             received_at=now_or(now),
             uploaded_at=new.uploaded_at,

@@ -1,0 +1,121 @@
+"""The hand-off of just-stored uploads to the worker of the same process: kept only while a
+worker runs, bounded, by content; the worker then does not read the stored copy back."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from service_kit import Hub, Pool, upload_bytes
+
+from nhihub.service import process_next, submit_upload
+from nhihub.service import worker as worker_module
+from nhihub.service.handoff import Handoff, handoff
+from nhihub.storage import unit_of_work
+
+
+def _digest(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()
+
+
+def test_nothing_is_kept_without_a_worker() -> None:
+    kept = Handoff(max_bytes=100)
+    kept.keep(_digest(b"a"), b"a")
+    assert kept.take(_digest(b"a")) is None
+    assert kept.kept_bytes == 0
+
+
+def test_kept_while_a_worker_runs_and_taken_once() -> None:
+    kept = Handoff(max_bytes=100)
+    with kept.worker_running():
+        kept.keep(_digest(b"abc"), b"abc")
+        assert kept.kept_bytes == 3
+        assert kept.take(_digest(b"abc")) == b"abc"
+        assert kept.take(_digest(b"abc")) is None
+        assert kept.kept_bytes == 0
+
+
+def test_bounded_the_oldest_dropped_first() -> None:
+    kept = Handoff(max_bytes=10)
+    with kept.worker_running():
+        for raw in (b"1111", b"2222", b"3333"):
+            kept.keep(_digest(raw), raw)
+        kept.keep(_digest(b"x" * 11), b"x" * 11)  # larger than the bound: not kept
+        assert kept.kept_bytes == 8
+        assert kept.take(_digest(b"1111")) is None
+        assert kept.take(_digest(b"2222")) == b"2222"
+        assert kept.take(_digest(b"3333")) == b"3333"
+
+
+def test_emptied_when_the_last_worker_stops() -> None:
+    kept = Handoff(max_bytes=100)
+    with kept.worker_running():
+        with kept.worker_running():
+            kept.keep(_digest(b"a"), b"a")
+        assert kept.kept_bytes == 1  # one worker still runs
+    assert kept.kept_bytes == 0
+
+
+@pytest.fixture
+def load_raw_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Batch ids whose stored upload the worker read back (the real function still runs)."""
+    calls: list[int] = []
+    real = worker_module.load_raw
+
+    def spy(conn: Any, batch_id: int, cipher: Any) -> bytes:
+        calls.append(batch_id)
+        return real(conn, batch_id, cipher)
+
+    monkeypatch.setattr(worker_module, "load_raw", spy)
+    return calls
+
+
+def test_the_worker_of_the_process_takes_the_bytes(
+    hub: Hub, pool: Pool, load_raw_calls: list[int]
+) -> None:
+    rec = pool.visits(1, skip=31)[0]
+    with handoff.worker_running():
+        batch_id = hub.submit(rec.mb1["M05"], [rec])
+        assert handoff.kept_bytes > 0
+        assert process_next(hub.engine, "w", hub.settings) == batch_id
+        assert handoff.kept_bytes == 0
+    assert load_raw_calls == []
+    assert hub.batch(batch_id).status == "done"
+    assert hub.visit(rec.mb1["M15"]) is not None
+
+
+def test_without_a_worker_the_stored_copy_is_read(
+    hub: Hub, pool: Pool, load_raw_calls: list[int]
+) -> None:
+    rec = pool.visits(1, skip=32)[0]
+    batch_id = hub.submit(rec.mb1["M05"], [rec])
+    with handoff.worker_running():  # started after the upload: nothing was kept for it
+        assert process_next(hub.engine, "w", hub.settings) == batch_id
+    assert load_raw_calls == [batch_id]
+    assert hub.visit(rec.mb1["M15"]) is not None
+
+
+def test_a_rolled_back_upload_never_stands_in_for_another(
+    hub: Hub, pool: Pool, load_raw_calls: list[int]
+) -> None:
+    first, second = pool.visits(2, skip=33)
+    code = hub.institution(first.mb1["M05"])
+    hub.institution(second.mb1["M05"])
+    with handoff.worker_running():
+        with pytest.raises(RuntimeError), unit_of_work(hub.engine) as conn:
+            submit_upload(
+                conn,
+                institution=code,
+                raw=upload_bytes([first], "2.0"),
+                kind="A1",
+                channel="web-api",
+                settings=hub.settings,
+            )
+            raise RuntimeError("rolled back")
+        # the next upload may get the same batch id; its own bytes are what is processed
+        batch_id = hub.submit(second.mb1["M05"], [second])
+        assert process_next(hub.engine, "w", hub.settings) == batch_id
+    assert load_raw_calls == []
+    assert hub.visit(second.mb1["M15"]) is not None
+    assert hub.visit(first.mb1["M15"]) is None
