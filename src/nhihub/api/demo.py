@@ -195,10 +195,11 @@ def _no_reissue(*_: Any) -> str:
 
 
 def _with_known_error(
-    records: list[Record], keep: Record, with_error: set[int], as_of: dt.datetime
+    records: list[Record], referenced: set[str], with_error: set[int], as_of: dt.datetime
 ) -> list[Record]:
     """``records`` with the configured known error applied to a copy of the first clean record
-    it applies to, other than ``keep`` (the chain's prescription) and dispensings (pure).
+    it applies to that is not a dispensing and whose M15 is not in ``referenced`` (an M16 of
+    some record: a prescription dispensed, whose dispensings would then fail too) (pure).
 
     The random errors follow the clock (the synthetic day is the as-of day): at some minutes
     none fell on the prescriber's visits, and the demo showed no invalid record."""
@@ -207,9 +208,9 @@ def _with_known_error(
     out = list(records)
     for n, rec in enumerate(out):
         if (
-            rec is keep
-            or rec.index in with_error
+            rec.index in with_error
             or rec.mb1.get("M07") == DISPENSING
+            or rec.mb1.get("M15") in referenced
             or not applicable(rec, (kind,), ctx)
         ):
             continue
@@ -352,9 +353,10 @@ def plan_demo(
 
     clinic = own(chosen["clinic"])
     keep = int(cfg["curl_records"])
+    referenced = {r.mb1["M16"] for r in all_records if r.mb1.get("M16")}
     files = {
         "prescriber": _with_known_error(
-            own(chosen["prescriber"]), original, with_error, result.as_of
+            own(chosen["prescriber"]), referenced, with_error, result.as_of
         ),
         "clinic": clinic[:-keep] if len(clinic) > keep else clinic,
         "dental": own(chosen["dental"]),
