@@ -10,9 +10,10 @@ import pytest
 from service_kit import Hub, Pool, upload_bytes
 
 from nhihub.service import process_next, submit_upload
+from nhihub.service import uploads as uploads_module
 from nhihub.service import worker as worker_module
-from nhihub.service.handoff import Handoff, handoff
-from nhihub.storage import unit_of_work
+from nhihub.service.handoff import Handoff
+from nhihub.storage import claim_next_batch, load_raw, unit_of_work
 
 
 def _digest(raw: bytes) -> bytes:
@@ -48,6 +49,35 @@ def test_bounded_the_oldest_dropped_first() -> None:
         assert kept.take(_digest(b"3333")) == b"3333"
 
 
+def test_not_kept_longer_than_max_seconds() -> None:
+    now = [100.0]
+    kept = Handoff(max_bytes=100, max_seconds=60, clock=lambda: now[0])
+    with kept.worker_running():
+        kept.keep(_digest(b"old"), b"old")
+        now[0] = 130.0
+        kept.keep(_digest(b"new"), b"new")
+        now[0] = 161.0  # "old" is 61 s old, "new" 31 s
+        assert kept.take(_digest(b"old")) is None
+        assert kept.kept_bytes == 3
+        assert kept.take(_digest(b"new")) == b"new"
+
+
+def test_forget_drops_everything() -> None:
+    kept = Handoff(max_bytes=100)
+    with kept.worker_running():
+        kept.keep(_digest(b"a"), b"a")
+        kept.forget()
+        assert kept.take(_digest(b"a")) is None
+
+
+def test_only_immutable_bytes_are_kept() -> None:
+    kept = Handoff(max_bytes=100)
+    with kept.worker_running():
+        data = bytearray(b"abc")
+        kept.keep(_digest(bytes(data)), data)  # type: ignore[arg-type]
+        assert kept.kept_bytes == 0
+
+
 def test_emptied_when_the_last_worker_stops() -> None:
     kept = Handoff(max_bytes=100)
     with kept.worker_running():
@@ -58,51 +88,59 @@ def test_emptied_when_the_last_worker_stops() -> None:
 
 
 @pytest.fixture
+def kept(monkeypatch: pytest.MonkeyPatch) -> Handoff:
+    """A hand-off of this test's own, used by submit_upload and the worker."""
+    fresh = Handoff()
+    monkeypatch.setattr(uploads_module, "handoff", fresh)
+    monkeypatch.setattr(worker_module, "handoff", fresh)
+    return fresh
+
+
+@pytest.fixture
 def load_raw_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Batch ids whose stored upload the worker read back (the real function still runs)."""
     calls: list[int] = []
-    real = worker_module.load_raw
 
     def spy(conn: Any, batch_id: int, cipher: Any) -> bytes:
         calls.append(batch_id)
-        return real(conn, batch_id, cipher)
+        return load_raw(conn, batch_id, cipher)
 
     monkeypatch.setattr(worker_module, "load_raw", spy)
     return calls
 
 
 def test_the_worker_of_the_process_takes_the_bytes(
-    hub: Hub, pool: Pool, load_raw_calls: list[int]
+    hub: Hub, pool: Pool, kept: Handoff, load_raw_calls: list[int]
 ) -> None:
     rec = pool.visits(1, skip=31)[0]
-    with handoff.worker_running():
+    with kept.worker_running():
         batch_id = hub.submit(rec.mb1["M05"], [rec])
-        assert handoff.kept_bytes > 0
+        assert kept.kept_bytes > 0
         assert process_next(hub.engine, "w", hub.settings) == batch_id
-        assert handoff.kept_bytes == 0
+        assert kept.kept_bytes == 0
     assert load_raw_calls == []
     assert hub.batch(batch_id).status == "done"
     assert hub.visit(rec.mb1["M15"]) is not None
 
 
 def test_without_a_worker_the_stored_copy_is_read(
-    hub: Hub, pool: Pool, load_raw_calls: list[int]
+    hub: Hub, pool: Pool, kept: Handoff, load_raw_calls: list[int]
 ) -> None:
     rec = pool.visits(1, skip=32)[0]
     batch_id = hub.submit(rec.mb1["M05"], [rec])
-    with handoff.worker_running():  # started after the upload: nothing was kept for it
+    with kept.worker_running():  # started after the upload: nothing was kept for it
         assert process_next(hub.engine, "w", hub.settings) == batch_id
     assert load_raw_calls == [batch_id]
     assert hub.visit(rec.mb1["M15"]) is not None
 
 
-def test_a_rolled_back_upload_never_stands_in_for_another(
-    hub: Hub, pool: Pool, load_raw_calls: list[int]
+def test_a_rolled_back_upload_is_not_kept(
+    hub: Hub, pool: Pool, kept: Handoff, load_raw_calls: list[int]
 ) -> None:
     first, second = pool.visits(2, skip=33)
     code = hub.institution(first.mb1["M05"])
     hub.institution(second.mb1["M05"])
-    with handoff.worker_running():
+    with kept.worker_running():
         with pytest.raises(RuntimeError), unit_of_work(hub.engine) as conn:
             submit_upload(
                 conn,
@@ -113,9 +151,24 @@ def test_a_rolled_back_upload_never_stands_in_for_another(
                 settings=hub.settings,
             )
             raise RuntimeError("rolled back")
+        assert kept.kept_bytes == 0
         # the next upload may get the same batch id; its own bytes are what is processed
         batch_id = hub.submit(second.mb1["M05"], [second])
         assert process_next(hub.engine, "w", hub.settings) == batch_id
     assert load_raw_calls == []
     assert hub.visit(second.mb1["M15"]) is not None
     assert hub.visit(first.mb1["M15"]) is None
+
+
+def test_forgotten_when_no_batch_is_waiting(
+    hub: Hub, pool: Pool, kept: Handoff, load_raw_calls: list[int]
+) -> None:
+    rec = pool.visits(1, skip=35)[0]
+    with kept.worker_running():
+        batch_id = hub.submit(rec.mb1["M05"], [rec])
+        with unit_of_work(hub.engine) as conn:  # another worker takes the batch
+            claimed = claim_next_batch(conn, "elsewhere", lease_seconds=60)
+        assert claimed is not None and claimed.id == batch_id
+        assert kept.kept_bytes > 0
+        assert process_next(hub.engine, "w", hub.settings) is None
+        assert kept.kept_bytes == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from typing import Any
 
 import pytest
 from service_kit import Hub, Pool, clone
@@ -13,8 +14,10 @@ from sqlalchemy import delete, text
 
 from nhihub.service import checking as checking_module
 from nhihub.service import drain, process_next, run_worker
+from nhihub.service import worker as worker_module
 from nhihub.service.apply import LeaseLost, apply_checked
 from nhihub.service.checking import CheckedUpload
+from nhihub.service.spec import service_spec
 from nhihub.storage import (
     claim_next_batch,
     create_engine_for,
@@ -23,6 +26,7 @@ from nhihub.storage import (
     utcnow,
 )
 from nhihub.storage import get_batch as stored_batch
+from nhihub.storage import unit_of_work as worker_unit_of_work
 from nhihub.storage.schema import upload_raw
 
 
@@ -157,3 +161,22 @@ def test_no_person_id_in_the_logs(hub: Hub, pool: Pool, caplog: pytest.LogCaptur
     assert "batch" in text_logged and "INSERT INTO visits" in text_logged
     for r in records:
         assert r.mb1["M03"] not in text_logged
+
+
+def test_the_apply_runs_with_the_configured_page_cache(
+    hub: Hub, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used: list[int | None] = []
+    real = worker_unit_of_work
+
+    def spy(engine: Any, *, cache_kib: int | None = None) -> Any:
+        used.append(cache_kib)
+        return real(engine, cache_kib=cache_kib)
+
+    monkeypatch.setattr(worker_module, "unit_of_work", spy)
+    rec = pool.visits(1, skip=36)[0]
+    batch_id = hub.submit(rec.mb1["M05"], [rec])
+    assert process_next(hub.engine, "w", hub.settings) == batch_id
+    assert hub.batch(batch_id).status == "done"
+    assert service_spec().apply_cache_kib in used  # the apply's unit of work
+    assert used.count(None) >= 1  # the claim's is an ordinary one

@@ -13,6 +13,7 @@ from nhihub.storage import (
     create_engine_for,
     create_token,
     normalize_url,
+    on_commit,
     unit_of_work,
 )
 from nhihub.storage.engine import read_only
@@ -90,6 +91,24 @@ def test_unit_of_work_widens_sqlite_cache_for_its_transaction_only(tmp_path: Pat
             assert conn.execute(text("SELECT n FROM scratch")).scalars().all() == [1]
     finally:
         engine.dispose()
+
+
+def test_on_commit_runs_after_the_commit_only(fresh_engine: Engine) -> None:
+    _scratch_table(fresh_engine)
+    ran: list[str] = []
+    with unit_of_work(fresh_engine) as conn:
+        conn.execute(text("INSERT INTO scratch VALUES (1)"))
+        on_commit(conn, lambda: ran.append("committed"))
+        assert ran == []
+    assert ran == ["committed"]
+    with pytest.raises(RuntimeError), unit_of_work(fresh_engine) as conn:
+        on_commit(conn, lambda: ran.append("rolled back"))
+        raise RuntimeError("boom")
+    with unit_of_work(fresh_engine):  # a later unit on the same pooled connection
+        pass
+    assert ran == ["committed"]
+    with unit_of_work(fresh_engine) as conn:
+        conn.execute(text("DROP TABLE scratch"))
 
 
 def test_unit_of_work_cache_is_sqlite_only(fresh_engine: Engine) -> None:

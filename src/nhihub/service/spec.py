@@ -56,6 +56,7 @@ class ServiceSpec:
     parts_per_job: int
     part_records: int
     handoff_max_bytes: int
+    handoff_max_seconds: float
     apply_cache_kib: int
 
     def kind(self, name: str) -> RefillKind:
@@ -107,5 +108,6 @@ def service_spec() -> ServiceSpec:
         parts_per_job=int(parallel["parts_per_job"]),
         part_records=int(parallel["part_records"]),
         handoff_max_bytes=int(raw["handoff_max_bytes"]),
+        handoff_max_seconds=float(raw["handoff_max_seconds"]),
         apply_cache_kib=int(raw["apply_cache_kib"]),
     )

@@ -10,6 +10,7 @@ unit of work and commit, so the worker sees the batch.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from nhihub.storage import (
     create_batch,
     get_institution,
     get_result,
+    on_commit,
     purge_results_older_than,
     save_result,
     utcnow,
@@ -223,7 +225,8 @@ def submit_upload(
     moment = utcnow() if now is None else now
     digest = hashlib.sha256(raw).digest()
     batch_id = create_batch(conn, new, raw, settings.cipher(), now=moment, digest=digest)
-    handoff.keep(digest, raw)  # for this process's worker, if one runs
+    # for this process's worker, if one runs; once committed (a rolled-back upload is not kept)
+    on_commit(conn, functools.partial(handoff.keep, digest, raw))
     append_audit(
         conn,
         AuditEntry(

@@ -186,6 +186,7 @@ def process_next(
             conn, worker_id, lease_seconds=settings.worker_lease_seconds, now=now
         )
     if batch is None:
+        handoff.forget()  # what is kept was taken elsewhere, or will be read back
         return None
     log.info("batch %d claimed by %s (attempt %d)", batch.id, worker_id, batch.attempts)
     try:

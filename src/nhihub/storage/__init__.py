@@ -15,6 +15,7 @@ from nhihub.storage.engine import (
     create_engine_for,
     is_postgresql,
     normalize_url,
+    on_commit,
     read_only,
     unit_of_work,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "normalize_url",
     "order_lines_of",
     "precheck_record_of",
+    "on_commit",
     "read_only",
     "record_json",
     "unit_of_work",

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +124,21 @@ def is_postgresql(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+_ON_COMMIT = "nhihub.on_commit"  # key of the connection's info dict
+
+
+def on_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after the :func:`unit_of_work` that ``conn`` belongs to has committed:
+    never after a rollback, and never for a transaction begun some other way. It must not
+    raise (the commit has happened)."""
+    conn.info.setdefault(_ON_COMMIT, []).append(callback)
+
+
 @contextmanager
 def unit_of_work(engine: Engine, *, cache_kib: int | None = None) -> Iterator[Connection]:
     """One connection and one transaction for a unit of work: committed when the block ends,
-    rolled back if it raises. On SQLite the write lock is taken at the start.
+    rolled back if it raises (then the :func:`on_commit` callbacks are dropped). On SQLite the
+    write lock is taken at the start.
 
     ``cache_kib`` (SQLite): the connection's page cache for this transaction, restored after
     it ends. A transaction that writes more pages than the cache holds spills dirty pages to the
@@ -135,6 +146,7 @@ def unit_of_work(engine: Engine, *, cache_kib: int | None = None) -> Iterator[Co
     lines, outcomes and their indexes)."""
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
+        conn.info.pop(_ON_COMMIT, None)  # the info dict outlives checkouts of the connection
         dbapi: Any = None
         before = 0
         if cache_kib and conn.dialect.name == "sqlite":
@@ -145,10 +157,16 @@ def unit_of_work(engine: Engine, *, cache_kib: int | None = None) -> Iterator[Co
         try:
             with conn.begin():
                 yield conn
+            callbacks: list[Callable[[], None]] = conn.info.pop(_ON_COMMIT, [])
         finally:
+            conn.info.pop(_ON_COMMIT, None)
             if dbapi is not None:
-                with suppress(sqlite3.Error):  # a broken connection is discarded anyway
+                try:
                     dbapi.execute(f"PRAGMA cache_size = {before}")  # frees the pages above it
+                except sqlite3.Error:
+                    conn.invalidate()  # not back to the pool with the larger cache
+    for callback in callbacks:
+        callback()
 
 
 @contextmanager
