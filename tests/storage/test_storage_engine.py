@@ -111,6 +111,17 @@ def test_on_commit_runs_after_the_commit_only(fresh_engine: Engine) -> None:
         conn.execute(text("DROP TABLE scratch"))
 
 
+def test_a_connection_lost_inside_a_unit_of_work_keeps_the_error(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        with pytest.raises(RuntimeError, match="lost"), unit_of_work(engine, cache_kib=4096) as c:
+            on_commit(c, lambda: None)
+            c.invalidate()  # as on a dropped connection
+            raise RuntimeError("lost")
+    finally:
+        engine.dispose()
+
+
 def test_unit_of_work_cache_is_sqlite_only(fresh_engine: Engine) -> None:
     _scratch_table(fresh_engine)
     with unit_of_work(fresh_engine, cache_kib=4096) as conn:

@@ -159,7 +159,8 @@ def unit_of_work(engine: Engine, *, cache_kib: int | None = None) -> Iterator[Co
                 yield conn
             callbacks: list[Callable[[], None]] = conn.info.pop(_ON_COMMIT, [])
         finally:
-            conn.info.pop(_ON_COMMIT, None)
+            if not conn.invalidated:  # (an invalidated one would reconnect to be asked)
+                conn.info.pop(_ON_COMMIT, None)
             if dbapi is not None:
                 try:
                     dbapi.execute(f"PRAGMA cache_size = {before}")  # frees the pages above it
