@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import random
 import re
 import struct
 import zlib
@@ -32,13 +31,13 @@ from nhihub.api.demo import (
     DemoResult,
     demo_config,
     load_demo,
+    with_known_error,
 )
 from nhihub.config import Settings
 from nhihub.formats import Record
 from nhihub.service import drain
 from nhihub.storage import create_engine_for, upgrade
 from nhihub.synth import generate
-from nhihub.synth.mutations import MutationContext, applicable, mutate
 
 MAX_UPLOAD = 512 * 1024
 ERROR_RATE = 0.08  # of the pre-check institution's records for uploads with errors
@@ -75,23 +74,14 @@ def precheck_data(plan: DemoPlan) -> PrecheckData:
     faulty = generate(
         int(cfg["seed"]), int(cfg["records"]), as_of=plan.as_of, error_rate=ERROR_RATE
     )
-    with_errors = [r for r in faulty.iter_records() if r.mb1.get("M05") == code]
+    mine = [r for r in faulty.iter_records() if r.mb1.get("M05") == code]
     # The errors are injected at random over every institution's records, and the demo's data
-    # follow the clock: at some minutes none fell on this institution's records. One known
-    # error (an unknown visit category, Y008) makes sure there is always one.
-    ctx = MutationContext(as_of=plan.as_of, issue=_no_reissue)
-    first = next(i for i, r in enumerate(with_errors) if applicable(r, (KNOWN_ERROR,), ctx))
-    mutate(with_errors[first], KNOWN_ERROR, ctx, random.Random(0))
+    # follow the clock: at some minutes none fell on this institution's records. The demo's
+    # known error (an unknown visit category, Y008) makes sure there is always one.
+    with_errors = with_known_error(mine, plan.as_of)
     return PrecheckData(
         code, plan.batch(PRECHECK_V1).records, plan.batch(PRECHECK_V2).records, tuple(with_errors)
     )
-
-
-KNOWN_ERROR = "unknown-category"  # changes nothing a visit identifier encodes
-
-
-def _no_reissue(*_: Any) -> str:
-    raise AssertionError(f"{KNOWN_ERROR} does not re-issue visit identifiers")
 
 
 @dataclass

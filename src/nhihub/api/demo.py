@@ -21,7 +21,7 @@ import datetime as dt
 import io
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -194,11 +194,16 @@ def _no_reissue(*_: Any) -> str:
     raise DemoError("the demo's known error must not change what a visit identifier encodes")
 
 
-def _with_known_error(
-    records: list[Record], referenced: set[str], with_error: set[int], as_of: dt.datetime
+def with_known_error(
+    records: Iterable[Record],
+    as_of: dt.datetime,
+    *,
+    referenced: Collection[str] = (),
+    with_error: Collection[int] = (),
 ) -> list[Record]:
-    """``records`` with the configured known error applied to a copy of the first clean record
-    it applies to that is not a dispensing and whose M15 is not in ``referenced`` (an M16 of
+    """``records`` with the configured known error (``known_error`` of ``demo.json``) applied to
+    a copy of the first record it applies to that is not a dispensing, not one whose index is in
+    ``with_error`` (it has an error already), and whose M15 is not in ``referenced`` (an M16 of
     some record: a prescription dispensed, whose dispensings would then fail too) (pure).
 
     The random errors follow the clock (the synthetic day is the as-of day): at some minutes
@@ -218,7 +223,7 @@ def _with_known_error(
         mutate(faulty, kind, ctx, random.Random(0))
         out[n] = faulty
         return out
-    raise DemoError(f"no record of the prescriber takes the known error {kind}")
+    raise DemoError(f"no record takes the demo's known error {kind}")
 
 
 def _plan_precheck(
@@ -355,8 +360,8 @@ def plan_demo(
     keep = int(cfg["curl_records"])
     referenced = {r.mb1["M16"] for r in all_records if r.mb1.get("M16")}
     files = {
-        "prescriber": _with_known_error(
-            own(chosen["prescriber"]), referenced, with_error, result.as_of
+        "prescriber": with_known_error(
+            own(chosen["prescriber"]), result.as_of, referenced=referenced, with_error=with_error
         ),
         "clinic": clinic[:-keep] if len(clinic) > keep else clinic,
         "dental": own(chosen["dental"]),
