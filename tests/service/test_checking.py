@@ -12,6 +12,8 @@ from service_kit import AS_OF, KEYS, RECEIVED, make_settings, upload_bytes
 from sqlalchemy import create_engine
 
 from nhihub.formats.model import Finding
+from nhihub.formats.plain import read_plain
+from nhihub.service import checking
 from nhihub.service.checking import (
     CheckedRecord,
     CheckJob,
@@ -81,6 +83,27 @@ def test_parallel_equals_serial(upload: tuple[bytes, str]) -> None:
         parallel = check_parallel(raw, job, pool, 2)
     assert [_comparable(r) for r in parallel.records] == [_comparable(r) for r in serial.records]
     assert parallel.version == serial.version and parallel.file_errors == []
+
+
+def test_plain_parts_are_read_from_their_bytes(
+    upload: tuple[bytes, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw, institution = upload
+    job = _job(institution)
+    answers: list[bool] = []
+
+    def spy(doc: bytes) -> object:
+        records = read_plain(doc)
+        answers.append(records is not None)
+        return records
+
+    monkeypatch.setattr(checking, "read_plain", spy)
+    parts = split_upload(raw, 4)
+    assert parts is not None
+    records = [r for p in parts for r in checking._check_part(p, job, "2.0").records]
+    assert answers and all(answers)  # the synthetic upload's injected errors are in values
+    serial = check_serial(raw, job)
+    assert [_comparable(r) for r in records] == [_comparable(r) for r in serial.records]
 
 
 def test_split_needs_a_clean_frame(upload: tuple[bytes, str]) -> None:

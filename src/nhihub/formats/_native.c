@@ -1,5 +1,6 @@
 /*
- * nhihub.formats._native: the reader's fast path for one well-formed <REC>, in C.
+ * nhihub.formats._native: the reader's fast paths, in C: read_record takes one well-formed <REC>
+ * from lxml's tree; scan_records (further down) takes a run of plain records from the bytes.
  *
  * Why C: reading a record's fields through lxml's Python API costs one proxy object, one tag
  * string and one text string per field, about 280 ns each; that alone kept `nhihub check` from
@@ -185,6 +186,29 @@ fail:
     return NULL;
 }
 
+/* The dict of a segment's n fields (keys in order, their hash as segment computes it) when
+ * ``complete``, else NULL; either way the references to the keys and values are released. NULL
+ * with no exception set for a repeated field. */
+static PyObject *
+fields_dict(PyObject **keys, PyObject **values, Py_ssize_t n, uint64_t hash, int complete)
+{
+    PyObject *out = NULL;
+    if (complete && !PyErr_Occurred()) {
+        out = shape_dict(keys, n, hash);
+        if (out == Py_None) /* a repeated field */
+            Py_CLEAR(out);
+        for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+            if (PyDict_SetItem(out, keys[i], values[i]) < 0)
+                Py_CLEAR(out);
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(keys[i]);
+        Py_DECREF(values[i]);
+    }
+    return out;
+}
+
 /* The fields of one segment as a new dict; NULL (no exception set) when it is not plain. */
 static PyObject *
 segment(const xmlNode *seg)
@@ -192,7 +216,6 @@ segment(const xmlNode *seg)
     PyObject *keys[MAX_FIELDS], *values[MAX_FIELDS];
     Py_ssize_t n = 0;
     uint64_t hash = 0xcbf29ce484222325ULL;
-    PyObject *out = NULL;
     for (const xmlNode *f = seg->children; f != NULL; f = f->next) {
         if (n == MAX_FIELDS || f->type != XML_ELEMENT_NODE || f->ns != NULL)
             goto done;
@@ -209,21 +232,9 @@ segment(const xmlNode *seg)
         n++;
         hash = (hash ^ (uint64_t)(uintptr_t)key) * 0x100000001b3ULL;
     }
-    out = shape_dict(keys, n, hash);
-    if (out == Py_None) { /* a repeated field */
-        Py_CLEAR(out);
-        goto done;
-    }
-    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
-        if (PyDict_SetItem(out, keys[i], values[i]) < 0)
-            Py_CLEAR(out);
-    }
+    return fields_dict(keys, values, n, hash, 1);
 done:
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_DECREF(keys[i]);
-        Py_DECREF(values[i]);
-    }
-    return out;
+    return fields_dict(keys, values, n, hash, 0);
 }
 
 PyDoc_STRVAR(read_record_doc,
@@ -301,8 +312,371 @@ not_plain:
     Py_RETURN_NONE;
 }
 
+/* ---- scan_records: plain records straight from the bytes ----------------------------------
+ *
+ * Why: reading a record through libxml2 and lxml (tokenising, building the tree, the pull
+ * parser's events, removing finished records) costs several times what taking its fields takes
+ * (issue #4: the ingest is CPU-bound on two cores, docs/benchmarks.md). A document made only of
+ * plain records has a grammar simple enough to take from the bytes in one pass.
+ *
+ * Same rule as read_record: this code decides nothing. It accepts only the plainest form of a
+ * whole run of records and answers None at the first thing outside it; the caller then reads the
+ * document with the full reader. The form, on UTF-8 bytes, with ws = space, tab, LF or CR LF:
+ *
+ *   ( ws* <REC> ws* <MSH> field* ws* </MSH> ws* <MB> ws* <MB1> field* ws* </MB1>
+ *     ( ws* <MB2> field* ws* </MB2> )* ws* </MB> ws* </REC> )* ws*
+ *   field = ws* <NAME> text </NAME>
+ *
+ * NAME is [A-Za-z_][A-Za-z0-9_]* (so no namespace prefix); text holds no '<', no '&' (no
+ * reference of any kind), no CR, no control character, no "]]>", no U+FFFE or U+FFFF, is valid
+ * UTF-8 and is not empty once stripped. No tag has attributes or white space inside it; no
+ * comment, processing instruction or CDATA section appears; no field repeats in its segment.
+ * A lone CR anywhere is refused too (XML would count it as a line break). For such input an XML
+ * parser gives exactly these elements and texts (blank text between elements is dropped by the
+ * reader), which tests check against the full reader. */
+
+#define SCAN_NAME_MAX 64
+#define SCAN_NAME_SLOTS 256
+static struct {
+    Py_ssize_t len;
+    char bytes[SCAN_NAME_MAX];
+    PyObject *str;
+} scan_names[SCAN_NAME_SLOTS];
+
+/* The name as a Python string, cached by its bytes (interned as name_of does). */
+static PyObject *
+scan_name(const char *name, Py_ssize_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (Py_ssize_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)name[i]) * 0x100000001b3ULL;
+    size_t slot = (size_t)(h >> 56);
+    if (scan_names[slot].str != NULL && scan_names[slot].len == len &&
+        memcmp(scan_names[slot].bytes, name, (size_t)len) == 0)
+        return Py_NewRef(scan_names[slot].str);
+    PyObject *str = PyUnicode_FromStringAndSize(name, len);
+    if (str == NULL)
+        return NULL;
+#if PY_VERSION_HEX < 0x030C0000 || PY_VERSION_HEX >= 0x030D0000
+    PyUnicode_InternInPlace(&str);
+#endif
+    Py_XSETREF(scan_names[slot].str, Py_NewRef(str));
+    scan_names[slot].len = len;
+    memcpy(scan_names[slot].bytes, name, (size_t)len);
+    return str;
+}
+
+typedef struct {
+    const char *p;   /* next byte */
+    const char *end; /* end of the region */
+    long line;       /* line of p */
+} Scan;
+
+/* Skip XML white space; 0 at a lone CR. */
+static int
+scan_ws(Scan *s)
+{
+    const char *p = s->p, *e = s->end;
+    while (p < e) {
+        char c = *p;
+        if (c == ' ' || c == '\t')
+            p++;
+        else if (c == '\n') {
+            s->line++;
+            p++;
+        }
+        else if (c == '\r') {
+            if (p + 1 >= e || p[1] != '\n')
+                return 0;
+            p++;
+        }
+        else
+            break;
+    }
+    s->p = p;
+    return 1;
+}
+
+/* Consume the exact tag "<name>" (close = 0) or "</name>" (close = 1); 0 when it is not there. */
+static int
+scan_tag(Scan *s, const char *name, Py_ssize_t len, int close)
+{
+    const char *p = s->p;
+    Py_ssize_t need = len + 2 + close;
+    if (s->end - p < need || p[0] != '<')
+        return 0;
+    p++;
+    if (close) {
+        if (*p != '/')
+            return 0;
+        p++;
+    }
+    if (memcmp(p, name, (size_t)len) != 0 || p[len] != '>')
+        return 0;
+    s->p = p + len + 1;
+    return 1;
+}
+
+static int
+name_start(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static int
+name_char(char c)
+{
+    return name_start(c) || (c >= '0' && c <= '9');
+}
+
+/* The text of a field, from s->p up to the next '<': its stripped value as a new string, NULL
+ * with no exception when it is not plain. */
+static PyObject *
+scan_text(Scan *s)
+{
+    const unsigned char *p = (const unsigned char *)s->p, *e = (const unsigned char *)s->end;
+    const unsigned char *start = p;
+    int ascii = 1, cr = 0;
+    long lines = 0;
+    for (; p < e; p++) {
+        unsigned char c = *p;
+        if (c == '<')
+            break;
+        if (c < 0x20) {
+            if (c == '\n')
+                lines++;
+            else if (c == '\r') {
+                if (p + 1 >= e || p[1] != '\n')
+                    return NULL; /* a lone CR */
+                cr = 1;
+            }
+            else if (c != '\t')
+                return NULL; /* a control character */
+        }
+        else if (c == '&')
+            return NULL;
+        else if (c == '>') {
+            if (p - start >= 2 && p[-1] == ']' && p[-2] == ']')
+                return NULL;
+        }
+        else if (c >= 0x80) {
+            ascii = 0;
+            /* U+FFFE and U+FFFF are not XML characters */
+            if (c == 0xEF && e - p >= 3 && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
+                return NULL;
+        }
+    }
+    if (p >= e)
+        return NULL;
+    Py_ssize_t n = (Py_ssize_t)(p - start);
+    PyObject *value;
+    if (ascii) {
+        value = PyUnicode_New(n, 127);
+        if (value == NULL)
+            return NULL;
+        memcpy(PyUnicode_DATA(value), start, (size_t)n);
+    }
+    else {
+        value = PyUnicode_DecodeUTF8((const char *)start, n, NULL);
+        if (value == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+                PyErr_Clear(); /* not UTF-8: not plain */
+            return NULL;
+        }
+    }
+    s->p = (const char *)p;
+    s->line += lines;
+    if (n == 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(value);
+    const void *data = PyUnicode_DATA(value);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(value);
+    if (Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, 0)) ||
+        Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, len - 1))) {
+        /* as field_text: the exact stripping (and the empty case) by str.strip itself */
+        PyObject *stripped = PyObject_CallMethod(value, "strip", NULL);
+        Py_DECREF(value);
+        if (stripped == NULL)
+            return NULL;
+        value = stripped;
+        len = PyUnicode_GET_LENGTH(value);
+        if (len == 0) {
+            Py_DECREF(value);
+            return NULL;
+        }
+    }
+    /* XML reads CR LF as LF: a value keeping one inside is left to the reader */
+    if (cr && PyUnicode_FindChar(value, '\r', 0, len, 1) != -1) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
+}
+
+/* The fields of a segment up to and including "</seg>", as a new dict; NULL (no exception set)
+ * when it is not plain. */
+static PyObject *
+scan_segment(Scan *s, const char *seg, Py_ssize_t seg_len)
+{
+    PyObject *keys[MAX_FIELDS], *values[MAX_FIELDS];
+    Py_ssize_t n = 0;
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    int closed = 0;
+    for (;;) {
+        if (!scan_ws(s))
+            break;
+        if (scan_tag(s, seg, seg_len, 1)) {
+            closed = 1;
+            break;
+        }
+        const char *p = s->p, *e = s->end;
+        if (n == MAX_FIELDS || e - p < 2 || p[0] != '<' || !name_start(p[1]))
+            break;
+        const char *name = p + 1, *q = name;
+        while (q < e && name_char(*q))
+            q++;
+        Py_ssize_t len = (Py_ssize_t)(q - name);
+        if (q >= e || *q != '>' || len > SCAN_NAME_MAX)
+            break;
+        s->p = q + 1;
+        PyObject *value = scan_text(s);
+        if (value == NULL)
+            break;
+        if (!scan_tag(s, name, len, 1)) {
+            Py_DECREF(value);
+            break;
+        }
+        PyObject *key = scan_name(name, len);
+        if (key == NULL) {
+            Py_DECREF(value);
+            break;
+        }
+        keys[n] = key;
+        values[n] = value;
+        n++;
+        hash = (hash ^ (uint64_t)(uintptr_t)key) * 0x100000001b3ULL;
+    }
+    return fields_dict(keys, values, n, hash, closed);
+}
+
+/* One record from just after "<REC>": (line, header, visit fields, [order lines]) or NULL. */
+static PyObject *
+scan_record(Scan *s, long line, const char *const *tags, const Py_ssize_t *lens)
+{
+    PyObject *header = NULL, *mb1 = NULL, *orders = NULL, *result = NULL;
+    if (!scan_ws(s) || !scan_tag(s, tags[1], lens[1], 0))
+        return NULL;
+    header = scan_segment(s, tags[1], lens[1]);
+    if (header == NULL)
+        goto done;
+    if (!scan_ws(s) || !scan_tag(s, tags[2], lens[2], 0) || !scan_ws(s) ||
+        !scan_tag(s, tags[3], lens[3], 0))
+        goto done;
+    mb1 = scan_segment(s, tags[3], lens[3]);
+    if (mb1 == NULL)
+        goto done;
+    orders = PyList_New(0);
+    if (orders == NULL)
+        goto done;
+    for (;;) {
+        if (!scan_ws(s))
+            goto done;
+        if (scan_tag(s, tags[2], lens[2], 1))
+            break;
+        if (!scan_tag(s, tags[4], lens[4], 0))
+            goto done;
+        PyObject *fields = scan_segment(s, tags[4], lens[4]);
+        if (fields == NULL)
+            goto done;
+        int rc = PyList_Append(orders, fields);
+        Py_DECREF(fields);
+        if (rc < 0)
+            goto done;
+    }
+    if (!scan_ws(s) || !scan_tag(s, tags[0], lens[0], 1))
+        goto done;
+    result = Py_BuildValue("(lOOO)", line, header, mb1, orders);
+done:
+    Py_XDECREF(header);
+    Py_XDECREF(mb1);
+    Py_XDECREF(orders);
+    return result;
+}
+
+PyDoc_STRVAR(scan_records_doc,
+"scan_records(data, start, end, line, max_span, record, header, body, visit, order, /)\n--\n\n"
+"The records of ``data[start:end]`` (UTF-8 bytes between the root's start and end tags, the\n"
+"first on line ``line``) as a list of (line, header fields, visit fields, [order line\n"
+"fields]) when the whole run has the plain form described in the module source and no record\n"
+"spans more than ``max_span`` bytes; else None. The five names are the tags of the record and\n"
+"its segments (REC, MSH, MB, MB1, MB2).");
+
+static PyObject *
+scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    const char *tags[5];
+    Py_ssize_t lens[5];
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "scan_records takes 10 arguments");
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "scan_records needs bytes");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
+    long line = PyLong_AsLong(args[3]);
+    Py_ssize_t max_span = PyLong_AsSsize_t(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
+    if (start < 0 || end < start || end > size || max_span < 0) {
+        PyErr_SetString(PyExc_ValueError, "scan_records: bad range");
+        return NULL;
+    }
+    for (int i = 0; i < 5; i++) {
+        tags[i] = PyUnicode_Check(args[i + 5]) ? PyUnicode_AsUTF8AndSize(args[i + 5], &lens[i]) : NULL;
+        if (tags[i] == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "tag names must be str");
+            return NULL;
+        }
+    }
+    const char *base = PyBytes_AS_STRING(args[0]);
+    Scan s = {base + start, base + end, line};
+    PyObject *records = PyList_New(0);
+    if (records == NULL)
+        return NULL;
+    for (;;) {
+        if (!scan_ws(&s))
+            goto not_plain;
+        if (s.p == s.end)
+            return records;
+        const char *at = s.p;
+        long rec_line = s.line;
+        if (!scan_tag(&s, tags[0], lens[0], 0))
+            goto not_plain;
+        PyObject *rec = scan_record(&s, rec_line, tags, lens);
+        if (rec == NULL)
+            goto not_plain;
+        int rc = s.p - at > max_span ? 1 : PyList_Append(records, rec);
+        Py_DECREF(rec);
+        if (rc != 0)
+            goto not_plain;
+    }
+not_plain:
+    Py_DECREF(records);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"read_record", (PyCFunction)(void (*)(void))read_record, METH_FASTCALL, read_record_doc},
+    {"scan_records", (PyCFunction)(void (*)(void))scan_records, METH_FASTCALL, scan_records_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -339,7 +713,7 @@ static PyModuleDef_Slot slots[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     "nhihub.formats._native",
-    "The reader's fast path for one plain <REC>, in C (see nhihub.formats.records).",
+    "The reader's fast paths, in C (see nhihub.formats.records and nhihub.formats.plain).",
     0,
     methods,
     slots,

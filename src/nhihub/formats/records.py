@@ -147,6 +147,60 @@ class RecLines:
         return found
 
 
+class PlainRules:
+    """When the fields read from a record's elements make a plain record, which the fast paths
+    take as they are (the exact walk would find no problem in it): the header's fields name the
+    version, every field is one of that version's for its segment, no field without a width is
+    longer than ``max_text``, and there are at most ``max_orders`` MB2 lines."""
+
+    def __init__(self, spec: ReaderSpec, *, max_text: int, max_orders: int) -> None:
+        lay = spec.layout
+        self.max_text = max_text
+        self.max_orders = max_orders
+        self.ids = {
+            v: (segment_ids(v, lay.header), segment_ids(v, lay.visit), segment_ids(v, lay.order))
+            for v in VERSIONS
+        }
+        self.v20, self.v10 = (self.ids[v] for v in VERSIONS)
+        # Fields with a width in the field table: a longer text is AC for the record checks, so
+        # max_text only guards the others (memory per record is bounded by max_pending_bytes).
+        self.sized = frozenset(f.id for v in VERSIONS for f in fields(v) if f.length is not None)
+        self.sized_ids = {v: tuple(s & self.sized for s in self.ids[v]) for v in VERSIONS}
+
+    def version(
+        self, header: dict[str, str], mb1: dict[str, str], orders: list[dict[str, str]]
+    ) -> tuple[str, int] | None:
+        """(version, number of fields) of a plain record, else None."""
+        keys = header.keys()
+        if keys and keys <= self.v20[0]:
+            version = VERSIONS[0]
+        elif keys and keys <= self.v10[0]:
+            version = VERSIONS[1]
+        else:
+            return None
+        ids = self.ids[version]
+        sized = self.sized_ids[version]
+        if len(orders) > self.max_orders:
+            return None
+        # Every header field has a width, so the version test above has checked the header.
+        if not mb1.keys() <= sized[1] and (not mb1.keys() <= ids[1] or self._long(mb1, sized[1])):
+            return None
+        fields = len(header) + len(mb1)
+        allowed, short = ids[2], sized[2]
+        for values in orders:
+            if not values.keys() <= short and (
+                not values.keys() <= allowed or self._long(values, short)
+            ):
+                return None
+            fields += len(values)
+        return version, fields
+
+    def _long(self, values: dict[str, str], sized: frozenset[str]) -> bool:
+        """Whether a field without a width in the field table is longer than max_text."""
+        limit = self.max_text
+        return any(len(v) > limit for k, v in values.items() if k not in sized)
+
+
 class Assembler:
     """Keeps the state of one reading: the root, the record being collected, what to release."""
 
@@ -170,15 +224,9 @@ class Assembler:
         self.file_error = file_error
         self.structural = lay.structural
         self.known = lay.structural | spec.field_names
-        self.ids = {
-            v: (segment_ids(v, lay.header), segment_ids(v, lay.visit), segment_ids(v, lay.order))
-            for v in VERSIONS
-        }
-        self.v20, self.v10 = (self.ids[v] for v in VERSIONS)
-        # Fields with a width in the field table: a longer text is AC for the record checks, so
-        # max_text only guards the others (memory per record is bounded by max_pending_bytes).
-        self.sized = frozenset(f.id for v in VERSIONS for f in fields(v) if f.length is not None)
-        self.sized_ids = {v: tuple(s & self.sized for s in self.ids[v]) for v in VERSIONS}
+        self.rules = PlainRules(spec, max_text=max_text, max_orders=max_orders)
+        self.ids = self.rules.ids
+        self.sized = self.rules.sized
         self.lines = RecLines()
         # The compiled fast path, unless unavailable or turned off (NHIHUB_NATIVE=0).
         self.native: Callable[..., Any] | None = native_reader()
@@ -304,28 +352,10 @@ class Assembler:
                 orders = [{f.tag: t for f in line if (t := f.text.strip())} for line in lines]
             except (AttributeError, ValueError):  # an empty element or an empty MB
                 return None
-        keys = header.keys()
-        if keys and keys <= self.v20[0]:
-            version = VERSIONS[0]
-        elif keys and keys <= self.v10[0]:
-            version = VERSIONS[1]
-        else:
+        plain = self.rules.version(header, mb1, orders)
+        if plain is None:
             return None
-        ids = self.ids[version]
-        sized = self.sized_ids[version]
-        if len(orders) > self.max_orders:
-            return None
-        # Every header field has a width, so the version test above has checked the header.
-        if not mb1.keys() <= sized[1] and (not mb1.keys() <= ids[1] or self._long(mb1, sized[1])):
-            return None
-        fields = len(header) + len(mb1)
-        allowed, short = ids[2], sized[2]
-        for values in orders:
-            if not values.keys() <= short and (
-                not values.keys() <= allowed or self._long(values, short)
-            ):
-                return None
-            fields += len(values)
+        version, fields = plain
         info = self.info
         info.records += 1
         info.orders += len(orders)
@@ -344,11 +374,6 @@ class Assembler:
         else:
             self.done.append((rec, shape, None))
         return record
-
-    def _long(self, values: dict[str, str], sized: frozenset[str]) -> bool:
-        """Whether a field without a width in the field table is longer than max_text."""
-        limit = self.max_text
-        return any(len(v) > limit for k, v in values.items() if k not in sized)
 
     # -- the exact walk --------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from nhihub.checks import CheckContext, check_record, is_valid, order_counts, sk
 from nhihub.config import Settings
 from nhihub.formats import iter_upload
 from nhihub.formats.model import FileError, Finding, Record
+from nhihub.formats.plain import read_plain
 from nhihub.precheck.context import build_context
 from nhihub.protect import PiiCipher
 from nhihub.service.collector import collector_paused
@@ -480,7 +481,8 @@ def split_upload(raw: bytes, parts: int, *, max_records: int | None = None) -> l
 def _check_part(part: _Part, job: CheckJob, version: str | None) -> CheckedUpload:
     """One part, in a worker process (see :class:`~nhihub.service.collector.CollectorPause`)."""
     with collector_paused():
-        doc = iter_upload(io.BytesIO(part.doc))
+        plain = read_plain(part.doc)  # most parts: straight from the bytes
+        doc = iter_upload(io.BytesIO(part.doc)) if plain is None else plain
         return _check_items(doc, job, version, None, part.first_index, part.first_line)
 
 
