@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from nhihub.checks import CheckContext
+from nhihub.formats.plain import read_plain
+from nhihub.precheck import runner
 from nhihub.precheck.runner import _frame, _plan, check_path, check_path_parallel
 from nhihub.results import summary_to_dict
 from nhihub.synth import generate, read_sidecar, sidecar_path, write_synth
@@ -83,6 +85,25 @@ def test_parallel_numbers_and_lines_every_record_as_serial(
     assert where and where == [(o.record.index, o.record.line) for o in parallel.reported]
     assert summary_to_dict(parallel) == summary_to_dict(serial)
     assert len({line for _, line in where}) == len(where) > 10
+
+
+def test_plain_parts_are_read_from_their_bytes(
+    faulty_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers: list[bool] = []
+
+    def spy(doc: bytes) -> object:
+        records = read_plain(doc)
+        answers.append(records is not None)
+        return records
+
+    monkeypatch.setattr(runner, "read_plain", spy)
+    plan = _plan(faulty_file, 2)
+    assert plan is not None
+    reported = [o.record.line for p in plan[0] for o in runner._check_part(p, AS_OF)[0].reported]
+    assert answers and all(answers)  # the injected errors are in values, not in the structure
+    serial = check_path(faulty_file, CheckContext(as_of=AS_OF))
+    assert len(reported) == len(serial.reported) > 10
 
 
 def test_plan_cuts_the_body_at_records(faulty_file: Path) -> None:

@@ -10,14 +10,15 @@ import datetime as dt
 import io
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from nhihub.checks import CheckContext, check_record, is_valid, order_counts, skipped_checks
-from nhihub.formats.model import FileError
+from nhihub.formats.model import FileError, Record
+from nhihub.formats.plain import read_plain
 from nhihub.formats.reader import iter_upload
 from nhihub.results.model import FileSummary
 
@@ -32,8 +33,19 @@ def check_stream(
     progress: Progress | None = None,
 ) -> FileSummary:
     """Check every record of one upload file; ``progress`` is called with bytes-read estimates."""
+    return check_items(iter_upload(source), ctx, name=name, progress=progress)
+
+
+def check_items(
+    items: Iterable[Record | FileError],
+    ctx: CheckContext,
+    *,
+    name: str = "-",
+    progress: Progress | None = None,
+) -> FileSummary:
+    """Check the records of one upload file as read (``iter_upload`` or ``read_plain``)."""
     summary = FileSummary(file=name, skipped_checks=list(skipped_checks(ctx)))
-    for n, item in enumerate(iter_upload(source), 1):
+    for n, item in enumerate(items, 1):
         if isinstance(item, FileError):
             summary.file_errors.append(item)
             continue
@@ -69,6 +81,7 @@ _REC = b"<REC>"
 _SEEK_BLOCK = 1 << 16
 _PART_BYTES = 1 << 25  # 32 MiB: a worker reads its part whole
 _PARTS_PER_JOB = 32  # many small parts: the workers end within a small part of each other
+_PLAIN_BYTES = 1 << 22  # 4 MiB: the largest part read_plain takes (it holds all its records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +171,11 @@ def _check_part(part: _Part, as_of: dt.datetime) -> tuple[FileSummary, int]:
         body = fh.read(part.end - part.start)
     # The prolog is on the part's first line so that line numbers only need an offset.
     doc = part.prolog.replace(b"\n", b" ").replace(b"\r", b" ") + body + b"</RECS>"
-    summary = check_stream(io.BytesIO(doc), build_context(as_of), name=part.path)
+    # A small part of plain records is taken straight from its bytes (all of them at once, so
+    # not a large part: memory stays flat); anything else is read by the reader.
+    plain = read_plain(doc) if len(doc) <= _PLAIN_BYTES else None
+    items = iter_upload(io.BytesIO(doc)) if plain is None else plain
+    summary = check_items(items, build_context(as_of), name=part.path)
     return summary, body.count(b"\n")
 
 
