@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -231,3 +231,28 @@ def plan() -> DemoPlan:
 def keys() -> tuple[bytes, bytes]:
     """Data and lookup keys of the API and console tests' settings."""
     return secrets.token_bytes(32), secrets.token_bytes(32)
+
+
+# -- plain parts --------------------------------------------------------------------------------
+
+
+def record_plain_answers(monkeypatch: pytest.MonkeyPatch, module: object) -> list[bool]:
+    """Replace ``module.read_plain`` by itself plus a record of whether each call answered
+    (True) or left the document to the reader (False)."""
+    from nhihub.formats.plain import read_plain
+
+    answers: list[bool] = []
+
+    def recording(doc: bytes) -> object:
+        records = read_plain(doc)
+        answers.append(records is not None)
+        return records
+
+    monkeypatch.setattr(module, "read_plain", recording)
+    return answers
+
+
+@pytest.fixture
+def plain_answers(monkeypatch: pytest.MonkeyPatch) -> Callable[[object], list[bool]]:
+    """``plain_answers(module)``: see :func:`record_plain_answers`."""
+    return lambda module: record_plain_answers(monkeypatch, module)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from nhihub.checks import CheckContext
-from nhihub.formats.plain import read_plain
 from nhihub.precheck import runner
 from nhihub.precheck.runner import _frame, _plan, check_path, check_path_parallel
 from nhihub.results import summary_to_dict
@@ -87,17 +87,8 @@ def test_parallel_numbers_and_lines_every_record_as_serial(
     assert len({line for _, line in where}) == len(where) > 10
 
 
-def test_plain_parts_are_read_from_their_bytes(
-    faulty_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    answers: list[bool] = []
-
-    def spy(doc: bytes) -> object:
-        records = read_plain(doc)
-        answers.append(records is not None)
-        return records
-
-    monkeypatch.setattr(runner, "read_plain", spy)
+def test_plain_parts_are_read_from_their_bytes(faulty_file: Path, plain_answers: Any) -> None:
+    answers = plain_answers(runner)
     plan = _plan(faulty_file, 2)
     assert plan is not None
     reported = [o.record.line for p in plan[0] for o in runner._check_part(p, AS_OF)[0].reported]

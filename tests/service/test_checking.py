@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import pytest
 from service_kit import AS_OF, KEYS, RECEIVED, make_settings, upload_bytes
 from sqlalchemy import create_engine
 
 from nhihub.formats.model import Finding
-from nhihub.formats.plain import read_plain
 from nhihub.service import checking
 from nhihub.service.checking import (
     CheckedRecord,
@@ -86,18 +86,11 @@ def test_parallel_equals_serial(upload: tuple[bytes, str]) -> None:
 
 
 def test_plain_parts_are_read_from_their_bytes(
-    upload: tuple[bytes, str], monkeypatch: pytest.MonkeyPatch
+    upload: tuple[bytes, str], plain_answers: Any
 ) -> None:
     raw, institution = upload
     job = _job(institution)
-    answers: list[bool] = []
-
-    def spy(doc: bytes) -> object:
-        records = read_plain(doc)
-        answers.append(records is not None)
-        return records
-
-    monkeypatch.setattr(checking, "read_plain", spy)
+    answers = plain_answers(checking)
     parts = split_upload(raw, 4)
     assert parts is not None
     records = [r for p in parts for r in checking._check_part(p, job, "2.0").records]
