@@ -7,13 +7,16 @@ import hashlib
 from typing import Any
 
 import pytest
-from service_kit import Hub, Pool, upload_bytes
+from service_kit import AS_OF, KEYS, Hub, Pool, upload_bytes
 
+from nhihub.formats import Record
 from nhihub.service import process_next, submit_upload
 from nhihub.service import uploads as uploads_module
 from nhihub.service import worker as worker_module
+from nhihub.service.checking import CheckPool
 from nhihub.service.handoff import Handoff
 from nhihub.storage import claim_next_batch, load_raw, unit_of_work
+from nhihub.synth import generate
 
 
 def _digest(raw: bytes) -> bytes:
@@ -172,3 +175,135 @@ def test_forgotten_when_no_batch_is_waiting(
         assert kept.kept_bytes > 0
         assert process_next(hub.engine, "w", hub.settings) is None
         assert kept.kept_bytes == 0
+
+
+# -- checking ahead --------------------------------------------------------------------------
+
+
+class FakeStream:
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakePool:
+    """Wants uploads of at least ``min_bytes``; records the jobs it was given."""
+
+    def __init__(self, min_bytes: int = 2) -> None:
+        self.min_bytes = min_bytes
+        self.streams: list[FakeStream] = []
+
+    def wants(self, raw: bytes) -> bool:
+        return len(raw) >= self.min_bytes
+
+    def stream(self, raw: bytes, job: object) -> FakeStream:
+        self.streams.append(FakeStream())
+        return self.streams[-1]
+
+
+def _ahead(kept: Handoff, batch_id: int, raw: bytes, job: Any = "job") -> bool:
+    return kept.start(batch_id, _digest(raw), raw, lambda: job)
+
+
+def test_checked_ahead_only_in_a_running_workers_pool_one_upload_at_a_time() -> None:
+    kept, fake = Handoff(max_bytes=100), FakePool()
+    assert not _ahead(kept, 1, b"abc")  # no worker
+    with kept.worker_running():
+        assert not _ahead(kept, 1, b"abc")  # a worker without a pool
+    with kept.worker_running(fake):  # type: ignore[arg-type]
+        assert not _ahead(kept, 1, b"a")  # too small for the pool
+        assert not _ahead(kept, 1, b"x" * 101)  # larger than the bound
+        assert _ahead(kept, 1, b"abc")
+        assert not _ahead(kept, 2, b"def")  # one at a time
+        assert kept.take_started(1, _digest(b"abc"), "job") is fake.streams[0]
+        assert kept.take_started(1, _digest(b"abc"), "job") is None  # taken once
+        assert _ahead(kept, 2, b"def")
+    assert fake.streams[1].cancelled  # the worker stopped: not taken, cancelled
+    assert not fake.streams[0].cancelled
+
+
+@pytest.mark.parametrize(
+    ("batch_id", "raw", "job"), [(2, b"abc", "job"), (1, b"abd", "job"), (1, b"abc", "other")]
+)
+def test_a_check_for_anything_else_is_cancelled(batch_id: int, raw: bytes, job: str) -> None:
+    kept, fake = Handoff(max_bytes=100), FakePool()
+    with kept.worker_running(fake):  # type: ignore[arg-type]
+        assert _ahead(kept, 1, b"abc")
+        assert kept.take_started(batch_id, _digest(raw), job) is None
+        assert fake.streams[0].cancelled
+
+
+def test_cancelled_on_rollback_expiry_and_forget_after_the_commit() -> None:
+    now = [100.0]
+    kept, fake = Handoff(max_bytes=100, max_seconds=60, clock=lambda: now[0]), FakePool()
+    with kept.worker_running(fake):  # type: ignore[arg-type]
+        assert _ahead(kept, 1, b"abc")
+        kept.cancel(_digest(b"abc"))  # the upload's transaction rolled back
+        assert fake.streams[0].cancelled
+        assert _ahead(kept, 2, b"abc")
+        now[0] = 161.0
+        assert kept.take_started(2, _digest(b"abc"), "job") is None
+        assert fake.streams[1].cancelled
+        assert _ahead(kept, 3, b"abc")
+        kept.forget()  # not committed yet: the worker could not see the batch
+        assert not fake.streams[2].cancelled
+        kept.keep(_digest(b"abc"), b"abc")  # committed
+        kept.forget()  # another worker took it
+        assert fake.streams[2].cancelled
+
+
+INST = "0401180014"
+
+
+def _one_institution(n: int) -> list[Record]:
+    """A synthetic day of one institution: large enough to be checked in parts."""
+    out = []
+    for rec, _ in generate(7, n, as_of=AS_OF, keyring=KEYS):
+        rec.mb1["M05"] = INST
+        if "M17" in rec.mb1:
+            rec.mb1["M17"] = INST
+        out.append(rec)
+    return out
+
+
+def test_the_worker_takes_the_check_started_while_the_upload_was_stored(
+    hub: Hub, pool: Pool, kept: Handoff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = _one_institution(100)
+    code = hub.institution(INST)
+    taken: list[bool] = []
+    take = kept.take_started
+
+    def spy(*args: Any) -> Any:
+        stream = take(*args)
+        taken.append(stream is not None)
+        return stream
+
+    monkeypatch.setattr(kept, "take_started", spy)
+    with CheckPool(2, min_bytes=0, part_records=2) as checkers, kept.worker_running(checkers):
+        batch_id = hub.submit(code, records)
+        assert process_next(hub.engine, "w", hub.settings, pool=checkers) == batch_id
+    assert taken == [True]
+    assert hub.batch(batch_id).status == "done"
+    assert all(hub.visit(r.mb1["M15"]) is not None for r in records)
+
+
+def test_a_rolled_back_upload_is_not_checked_ahead_any_longer(
+    hub: Hub, pool: Pool, kept: Handoff
+) -> None:
+    code = hub.institution(INST)
+    with CheckPool(2, min_bytes=0, part_records=2) as checkers, kept.worker_running(checkers):
+        with pytest.raises(RuntimeError), unit_of_work(hub.engine) as conn:
+            submit_upload(
+                conn,
+                institution=code,
+                raw=upload_bytes(_one_institution(100), "2.0"),
+                kind="A1",
+                channel="web-api",
+                settings=hub.settings,
+            )
+            assert kept._started is not None  # started once the batch had its id
+            raise RuntimeError("rolled back")
+        assert kept._started is None

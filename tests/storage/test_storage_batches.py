@@ -60,6 +60,23 @@ def test_create_batch_keeps_raw_encrypted(
     assert batch.attempts == 0 and batch.claimed_by is None
 
 
+def test_created_is_called_with_the_id_before_the_raw_is_stored(
+    conn: Connection, clinic: str, pii_cipher: PiiCipher
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def created(batch_id: int) -> None:
+        stored = conn.execute(
+            select(upload_raw.c.batch_id).where(upload_raw.c.batch_id == batch_id)
+        )
+        seen.append((batch_id, len(stored.all())))
+
+    new = NewBatch(institution_code=clinic, channel="cli", kind="A1")
+    batch_id = create_batch(conn, new, RAW, pii_cipher, now=T0, created=created)
+    assert seen == [(batch_id, 0)]
+    assert load_raw(conn, batch_id, pii_cipher) == RAW
+
+
 def test_raw_in_a_file(
     conn: Connection, clinic: str, pii_cipher: PiiCipher, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from nhihub.storage import (
     create_token,
     normalize_url,
     on_commit,
+    on_rollback,
     unit_of_work,
 )
 from nhihub.storage.engine import read_only
@@ -109,6 +110,34 @@ def test_on_commit_runs_after_the_commit_only(fresh_engine: Engine) -> None:
     assert ran == ["committed"]
     with unit_of_work(fresh_engine) as conn:
         conn.execute(text("DROP TABLE scratch"))
+
+
+def test_on_rollback_runs_after_a_rollback_only(fresh_engine: Engine) -> None:
+    ran: list[str] = []
+    with unit_of_work(fresh_engine) as conn:
+        on_rollback(conn, lambda: ran.append("committed"))
+    assert ran == []
+    with pytest.raises(RuntimeError), unit_of_work(fresh_engine) as conn:
+        on_rollback(conn, lambda: ran.append("rolled back"))
+        on_commit(conn, lambda: ran.append("committed"))
+        raise RuntimeError("boom")
+    assert ran == ["rolled back"]
+    with unit_of_work(fresh_engine):  # a later unit on the same pooled connection
+        pass
+    assert ran == ["rolled back"]
+
+
+def test_on_rollback_runs_when_the_connection_was_lost(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'r.db'}")
+    ran: list[str] = []
+    try:
+        with pytest.raises(RuntimeError, match="lost"), unit_of_work(engine) as c:
+            on_rollback(c, lambda: ran.append("rolled back"))
+            c.invalidate()
+            raise RuntimeError("lost")
+    finally:
+        engine.dispose()
+    assert ran == ["rolled back"]
 
 
 def test_a_connection_lost_inside_a_unit_of_work_keeps_the_error(tmp_path: Path) -> None:

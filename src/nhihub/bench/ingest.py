@@ -110,7 +110,8 @@ def _ingest_once(engine: Engine, settings: Settings, raw: bytes, pool: CheckPool
     with unit_of_work(engine) as conn:
         insert_institution(conn, Institution(INSTITUTION, "bench", "medical_center"))
     received = AS_OF.replace(tzinfo=TAIWAN).astimezone(dt.UTC)
-    with handoff.worker_running():  # as in `nhihub serve`: its worker runs in the same process
+    # as in `nhihub serve`: its worker runs in the same process, with its pool
+    with handoff.worker_running(pool):
         start = time.perf_counter()
         with unit_of_work(engine) as conn:
             submit_upload(

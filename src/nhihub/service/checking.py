@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -644,11 +645,16 @@ class CheckPool:
         self.min_bytes = spec.parallel_min_bytes if min_bytes is None else min_bytes
         self.part_records = spec.part_records if part_records is None else part_records
         self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # the receiving thread may start a check (handoff)
 
     def wants(self, raw: bytes) -> bool:
         return self.jobs > 1 and len(raw) >= self.min_bytes
 
     def executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            return self._executor_locked()
+
+    def _executor_locked(self) -> ProcessPoolExecutor:
         if self._executor is None:
             methods = multiprocessing.get_all_start_methods()
             # forkserver: children fork from a clean server process, never from this (possibly
@@ -678,9 +684,10 @@ class CheckPool:
         return stream_parts(raw, job, self.executor(), self.jobs, part_records=self.part_records)
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> CheckPool:
         return self

@@ -58,8 +58,9 @@ def ingest_file(
     if size > settings.max_upload_bytes:
         raise rejection("too_large", size=size, limit=settings.max_upload_bytes)
     raw = file.read_bytes()
-    # this process processes what it submits: the worker takes the bytes (nhihub.service.handoff)
-    with handoff.worker_running():
+    # this process processes what it submits: the worker takes the bytes, and the check starts
+    # in its pool while the upload is stored (nhihub.service.handoff)
+    with CheckPool(jobs) as pool, handoff.worker_running(pool):
         with unit_of_work(engine) as conn:
             batch_id = submit_upload(
                 conn,
@@ -73,14 +74,13 @@ def ingest_file(
             )
         del raw
         worker = new_worker_id()
-        with CheckPool(jobs) as pool:
-            while True:
-                with read_only(engine) as conn:
-                    batch = get_batch(conn, batch_id)
-                if batch is not None and batch.status in ("done", "failed", "rejected"):
-                    break
-                if process_next(engine, worker, settings, pool=pool) is None:
-                    time.sleep(poll)  # another worker holds it
+        while True:
+            with read_only(engine) as conn:
+                batch = get_batch(conn, batch_id)
+            if batch is not None and batch.status in ("done", "failed", "rejected"):
+                break
+            if process_next(engine, worker, settings, pool=pool) is None:
+                time.sleep(poll)  # another worker holds it
     with read_only(engine) as conn:
         summary = rebuild_summary(conn, batch, settings)
     return IngestReport(batch_view(batch), summary, result_dict(summary, batch))

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from nhihub.config import Settings
 from nhihub.service import _queries as q
+from nhihub.service.checking import CheckJob, check_job
 from nhihub.service.handoff import handoff
 from nhihub.service.results import FORMATS, rebuild_summary, render_result
 from nhihub.service.spec import service_spec
@@ -38,6 +39,7 @@ from nhihub.storage import (
     get_institution,
     get_result,
     on_commit,
+    on_rollback,
     purge_results_older_than,
     save_result,
     utcnow,
@@ -224,7 +226,17 @@ def submit_upload(
     )
     moment = utcnow() if now is None else now
     digest = hashlib.sha256(raw).digest()
-    batch_id = create_batch(conn, new, raw, settings.cipher(), now=moment, digest=digest)
+
+    def check_ahead(batch_id: int) -> None:
+        def job() -> CheckJob:  # the job the worker will make for this batch
+            return check_job(batch_id, institution, kind, channel, moment, settings, conn.dialect)
+
+        if handoff.start(batch_id, digest, raw, job):  # see nhihub.service.handoff
+            on_rollback(conn, functools.partial(handoff.cancel, digest))
+
+    batch_id = create_batch(
+        conn, new, raw, settings.cipher(), now=moment, digest=digest, created=check_ahead
+    )
     # for this process's worker, if one runs; once committed (a rolled-back upload is not kept)
     on_commit(conn, functools.partial(handoff.keep, digest, raw))
     append_audit(

@@ -129,7 +129,7 @@ def _process(
     before_commit = None if hooks is None else hooks.before_commit
     moment = utcnow() if now is None else now
     cache = service_spec().apply_cache_kib
-    stream = pool.stream(raw, job)
+    stream = handoff.take_started(batch.id, batch.raw_sha256, job) or pool.stream(raw, job)
     if stream is None:
         checked = pool.check(raw, job, tick=_Renewer(engine, batch.id, worker, settings, now))
     else:
@@ -221,7 +221,7 @@ def drain(
     ``jobs``: processes for checking large uploads (``None``: every CPU)."""
     wid = worker_id or new_worker_id()
     done: list[int] = []
-    with CheckPool(jobs) as pool, handoff.worker_running():
+    with CheckPool(jobs) as pool, handoff.worker_running(pool):
         while until is None or not until():
             batch_id = process_next(engine, wid, settings, now, pool=pool)
             if batch_id is None:
@@ -245,7 +245,7 @@ def run_worker(
     wid = worker_id or new_worker_id()
     last_purge = float("-inf")
     log.info("worker %s started", wid)
-    with CheckPool(jobs) as pool, handoff.worker_running():
+    with CheckPool(jobs) as pool, handoff.worker_running(pool):
         while not stop.is_set():
             batch_id: int | None = None
             try:

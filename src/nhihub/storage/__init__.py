@@ -16,6 +16,7 @@ from nhihub.storage.engine import (
     is_postgresql,
     normalize_url,
     on_commit,
+    on_rollback,
     read_only,
     unit_of_work,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "order_lines_of",
     "precheck_record_of",
     "on_commit",
+    "on_rollback",
     "read_only",
     "record_json",
     "unit_of_work",

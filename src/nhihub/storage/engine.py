@@ -124,7 +124,8 @@ def is_postgresql(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-_ON_COMMIT = "nhihub.on_commit"  # key of the connection's info dict
+_ON_COMMIT = "nhihub.on_commit"  # keys of the connection's info dict
+_ON_ROLLBACK = "nhihub.on_rollback"
 
 
 def on_commit(conn: Connection, callback: Callable[[], None]) -> None:
@@ -132,6 +133,13 @@ def on_commit(conn: Connection, callback: Callable[[], None]) -> None:
     never after a rollback, and never for a transaction begun some other way. It must not
     raise (the commit has happened)."""
     conn.info.setdefault(_ON_COMMIT, []).append(callback)
+
+
+def on_rollback(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the :func:`unit_of_work` that ``conn`` belongs to has ended
+    without committing (its block raised, or the commit failed), before the error goes on. It
+    must not raise."""
+    conn.info.setdefault(_ON_ROLLBACK, []).append(callback)
 
 
 @contextmanager
@@ -147,6 +155,9 @@ def unit_of_work(engine: Engine, *, cache_kib: int | None = None) -> Iterator[Co
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
         conn.info.pop(_ON_COMMIT, None)  # the info dict outlives checkouts of the connection
+        # held here too: a connection lost meanwhile could not be asked for it
+        undo: list[Callable[[], None]] = []
+        conn.info[_ON_ROLLBACK] = undo
         dbapi: Any = None
         before = 0
         if cache_kib and conn.dialect.name == "sqlite":
@@ -154,13 +165,19 @@ def unit_of_work(engine: Engine, *, cache_kib: int | None = None) -> Iterator[Co
             dbapi = conn.connection.dbapi_connection
             before = int(dbapi.execute("PRAGMA cache_size").fetchone()[0])
             dbapi.execute(f"PRAGMA cache_size = {-int(cache_kib)}")
+        committed = False
         try:
             with conn.begin():
                 yield conn
+            committed = True
             callbacks: list[Callable[[], None]] = conn.info.pop(_ON_COMMIT, [])
         finally:
             if not conn.invalidated:  # (an invalidated one would reconnect to be asked)
                 conn.info.pop(_ON_COMMIT, None)
+                conn.info.pop(_ON_ROLLBACK, None)
+            if not committed:
+                for callback in undo:
+                    callback()
             if dbapi is not None:
                 try:
                     dbapi.execute(f"PRAGMA cache_size = {before}")  # frees the pages above it

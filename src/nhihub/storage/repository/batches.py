@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +89,20 @@ def create_batch(
     raw_dir: Path | None = None,
     now: dt.datetime | None = None,
     digest: bytes | None = None,
+    created: Callable[[int], None] | None = None,
 ) -> int:
     """Store an upload as received (status ``received``); returns the batch id.
 
     The raw bytes are encrypted and kept in ``upload_raw``, or in a file under ``raw_dir`` if
-    given. ``digest``: their SHA-256 when the caller has it already.
+    given. ``digest``: their SHA-256 when the caller has it already. ``created`` is called with
+    the batch id as soon as the batch's row is inserted, before the bytes are encrypted and
+    stored in ``upload_raw`` (the upload's checking can start meanwhile).
     """
     check_code("channel", new.channel)
     check_code("upload_kind", new.kind)
-    blob = cipher.encrypt_bytes(raw, PURPOSE_RAW_UPLOAD)
-    raw_path = None if raw_dir is None else str(_write_raw_file(raw_dir, blob))
+    raw_path = None
+    if raw_dir is not None:
+        raw_path = str(_write_raw_file(raw_dir, cipher.encrypt_bytes(raw, PURPOSE_RAW_UPLOAD)))
     result = conn.execute(
         upload_batches.insert()
         .values(
@@ -118,7 +123,10 @@ def create_batch(
         .returning(upload_batches.c.id)
     )
     batch_id = int(result.scalar_one())
+    if created is not None:
+        created(batch_id)
     if raw_path is None:
+        blob = cipher.encrypt_bytes(raw, PURPOSE_RAW_UPLOAD)
         conn.execute(upload_raw.insert().values(batch_id=batch_id, raw_enc=blob))
     return batch_id
 
