@@ -609,8 +609,9 @@ PyDoc_STRVAR(scan_records_doc,
 "scan_records(data, start, end, line, max_span, record, header, body, visit, order, /)\n--\n\n"
 "The records of ``data[start:end]`` (UTF-8 bytes between the root's start and end tags, the\n"
 "first on line ``line``) as a list of (line, header fields, visit fields, [order line\n"
-"fields]) when the whole run has the plain form described in the module source and no record\n"
-"spans more than ``max_span`` bytes; else None. The five names are the tags of the record and\n"
+"fields]) when the whole run has the plain form described in the module source and no record,\n"
+"with the white space before it, and no white space after the last one spans more than\n"
+"``max_span`` bytes; else None. The five names are the tags of the record and\n"
 "its segments (REC, MSH, MB, MB1, MB2).");
 
 static PyObject *
@@ -651,11 +652,16 @@ scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (records == NULL)
         return NULL;
     for (;;) {
+        /* measured from the end of the previous record: the reader gives up on a long run of
+         * bytes in which no record ends, white space included */
+        const char *at = s.p;
         if (!scan_ws(&s))
             goto not_plain;
-        if (s.p == s.end)
+        if (s.p == s.end) {
+            if (s.p - at > max_span)
+                goto not_plain;
             return records;
-        const char *at = s.p;
+        }
         long rec_line = s.line;
         if (!scan_tag(&s, tags[0], lens[0], 0))
             goto not_plain;
@@ -707,6 +713,10 @@ native_exec(PyObject *module)
 
 static PyModuleDef_Slot slots[] = {
     {Py_mod_exec, native_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* the caches above and the element type are per process */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
     {0, NULL},
 };
 

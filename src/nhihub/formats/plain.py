@@ -64,19 +64,25 @@ def read_plain(doc: bytes) -> list[Record] | None:
         if decl.codec != "utf-8":
             body = text.encode("utf-8")
     lay = spec.layout
+    lim = spec.limits
+    # The reader releases a record's finished parts once more than release_bytes were read
+    # without a record ending, and gives up after max_pending_bytes: a record (or a run of white
+    # space) shorter than this never gets there, whatever the cuts.
+    max_span = lim.release_bytes - lim.chunk_size
     open_tag, close_tag = f"<{lay.root}>".encode(), f"</{lay.root}>".encode()
     start = len(body) - len(body.lstrip(_WS))
     end = len(body.rstrip(_WS)) - len(close_tag)
     if not body.startswith(open_tag, start) or not body.startswith(close_tag, end):
         return None
+    first = start + len(open_tag)
+    # the declaration and the prolog in the reader's first chunk, and within its prolog limit
+    if decl.body_start + first > min(lim.chunk_size, lim.max_prolog_bytes):  # (ASCII up to here)
+        return None
+    if len(body) - end - len(close_tag) > max_span:  # white space after the root
+        return None
     if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
         return None  # a lone CR is a line break to XML; the scanner only counts LF
-    first = start + len(open_tag)
     line = 1 + decl.newlines + body.count(b"\n", 0, first)
-    lim = spec.limits
-    # The reader releases a record's finished parts once more than release_bytes were read
-    # without a record ending; a record shorter than this never gets there, whatever the cuts.
-    max_span = lim.release_bytes - lim.chunk_size
     rows = scan(
         body, first, end, line, max_span,
         lay.record, lay.header, lay.body, lay.visit, lay.order,
