@@ -217,22 +217,39 @@ def test_checked_ahead_only_in_a_running_workers_pool_one_upload_at_a_time() -> 
         assert not _ahead(kept, 1, b"x" * 101)  # larger than the bound
         assert _ahead(kept, 1, b"abc")
         assert not _ahead(kept, 2, b"def")  # one at a time
-        assert kept.take_started(1, _digest(b"abc"), "job") is fake.streams[0]
-        assert kept.take_started(1, _digest(b"abc"), "job") is None  # taken once
+        assert kept.take_started(2, _digest(b"abc"), "job", fake) is None  # type: ignore[arg-type]
+        assert not fake.streams[0].cancelled  # left for its own batch
+        assert kept.take_started(1, _digest(b"abc"), "job", fake) is fake.streams[0]  # type: ignore[arg-type]
+        assert kept.take_started(1, _digest(b"abc"), "job", fake) is None  # type: ignore[arg-type]
         assert _ahead(kept, 2, b"def")
     assert fake.streams[1].cancelled  # the worker stopped: not taken, cancelled
     assert not fake.streams[0].cancelled
 
 
 @pytest.mark.parametrize(
-    ("batch_id", "raw", "job"), [(2, b"abc", "job"), (1, b"abd", "job"), (1, b"abc", "other")]
+    ("raw", "job", "other_pool"),
+    [(b"abd", "job", False), (b"abc", "other", False), (b"abc", "job", True)],
 )
-def test_a_check_for_anything_else_is_cancelled(batch_id: int, raw: bytes, job: str) -> None:
+def test_a_check_of_the_batch_for_anything_else_is_cancelled(
+    raw: bytes, job: str, other_pool: bool
+) -> None:
     kept, fake = Handoff(max_bytes=100), FakePool()
     with kept.worker_running(fake):  # type: ignore[arg-type]
         assert _ahead(kept, 1, b"abc")
-        assert kept.take_started(batch_id, _digest(raw), job) is None
+        pool = FakePool() if other_pool else fake
+        assert kept.take_started(1, _digest(raw), job, pool) is None  # type: ignore[arg-type]
         assert fake.streams[0].cancelled
+
+
+def test_a_failure_to_start_is_not_the_uploads() -> None:
+    kept, fake = Handoff(max_bytes=100), FakePool()
+
+    def broken() -> Any:
+        raise RuntimeError("pool broken")
+
+    with kept.worker_running(fake):  # type: ignore[arg-type]
+        assert not kept.start(1, _digest(b"abc"), b"abc", broken)
+        assert _ahead(kept, 2, b"abc")
 
 
 def test_cancelled_on_rollback_expiry_and_forget_after_the_commit() -> None:
@@ -244,7 +261,7 @@ def test_cancelled_on_rollback_expiry_and_forget_after_the_commit() -> None:
         assert fake.streams[0].cancelled
         assert _ahead(kept, 2, b"abc")
         now[0] = 161.0
-        assert kept.take_started(2, _digest(b"abc"), "job") is None
+        assert kept.take_started(2, _digest(b"abc"), "job", fake) is None  # type: ignore[arg-type]
         assert fake.streams[1].cancelled
         assert _ahead(kept, 3, b"abc")
         kept.forget()  # not committed yet: the worker could not see the batch

@@ -25,6 +25,7 @@ last worker stops.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 
 from nhihub.service.checking import CheckJob, CheckPool, CheckStream
 from nhihub.service.spec import service_spec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -107,8 +110,12 @@ class Handoff:
                 or not pool.wants(raw)
             ):
                 return False
-            job = make_job()
-            stream = pool.stream(raw, job)
+            try:
+                job = make_job()
+                stream = pool.stream(raw, job)
+            except Exception as exc:  # only a head start: never the upload's failure
+                log.warning("check ahead not started (%s)", type(exc).__name__)
+                return False
             if stream is None:
                 return False
             self._started = _Started(batch_id, digest, job, pool, stream, self._clock())
@@ -120,15 +127,19 @@ class Handoff:
             if self._started is not None and self._started.digest == digest:
                 self._stop_started()
 
-    def take_started(self, batch_id: int, digest: bytes, job: CheckJob) -> CheckStream | None:
-        """The check started ahead for this batch, its digest and ``job``, removed from here;
-        ``None`` if there is none (one started for anything else is cancelled)."""
+    def take_started(
+        self, batch_id: int, digest: bytes, job: CheckJob, pool: CheckPool
+    ) -> CheckStream | None:
+        """The check started ahead in ``pool`` for this batch, its digest and ``job``, removed
+        from here; ``None`` if there is none. One started for this batch id but anything else
+        is cancelled; one for another batch stays (a batch received before it is processed
+        first)."""
         with self._lock:
             self._expire()
             started = self._started
-            if started is None:
+            if started is None or started.batch_id != batch_id:
                 return None
-            if (started.batch_id, started.digest, started.job) == (batch_id, digest, job):
+            if (started.digest, started.job, started.pool) == (digest, job, pool):
                 self._started = None
                 return started.stream
             self._stop_started()
@@ -168,10 +179,12 @@ class Handoff:
         transaction has not ended yet stays: the worker could not see its batch yet."""
         with self._lock:
             started = self._started
-            if started is not None and not started.committed:
+            pending = started is not None and not started.committed
+            if pending:
                 self._started = None  # kept out of _drop_all
             self._drop_all()
-            self._started = started if started is not None and not started.committed else None
+            if pending:
+                self._started = started
 
     @property
     def kept_bytes(self) -> int:

@@ -129,7 +129,8 @@ def _process(
     before_commit = None if hooks is None else hooks.before_commit
     moment = utcnow() if now is None else now
     cache = service_spec().apply_cache_kib
-    stream = handoff.take_started(batch.id, batch.raw_sha256, job) or pool.stream(raw, job)
+    started = handoff.take_started(batch.id, batch.raw_sha256, job, pool)  # checked ahead
+    stream = started or pool.stream(raw, job)
     if stream is None:
         checked = pool.check(raw, job, tick=_Renewer(engine, batch.id, worker, settings, now))
     else:
