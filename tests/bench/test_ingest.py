@@ -38,6 +38,14 @@ def test_plain_parse_and_ingest_agree(tmp_path: Path) -> None:
     assert figure.met and figure.target == ">= 0.5x"
 
 
+def test_ratios_are_the_median_of_paired_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = iter([1.0, 2.0, 3.0])
+    monkeypatch.setattr(bench, "_seconds", lambda work: next(plain))
+    runs = iter([4.0, 2.0, 1.0])  # ratios 0.25, 1.0, 3.0
+    best, median = bench._paired(b"", lambda: next(runs), 3)
+    assert (best, median) == (1.0, 1.0)
+
+
 def test_quick_run_reports_every_figure(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in bench.PG_ENVS:
         monkeypatch.delenv(name, raising=False)
