@@ -145,8 +145,8 @@ def on_rollback(conn: Connection, callback: Callable[[], None]) -> None:
 @contextmanager
 def unit_of_work(engine: Engine, *, cache_kib: int | None = None) -> Iterator[Connection]:
     """One connection and one transaction for a unit of work: committed when the block ends,
-    rolled back if it raises (then the :func:`on_commit` callbacks are dropped). On SQLite the
-    write lock is taken at the start.
+    rolled back if it raises (then the :func:`on_commit` callbacks are dropped and the
+    :func:`on_rollback` ones run). On SQLite the write lock is taken at the start.
 
     ``cache_kib`` (SQLite): the connection's page cache for this transaction, restored after
     it ends. A transaction that writes more pages than the cache holds spills dirty pages to the
