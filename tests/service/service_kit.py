@@ -96,6 +96,21 @@ def action(rec: Record, h01: str, **mb1: str | None) -> Record:
     return out
 
 
+ONE_INSTITUTION = "0401180014"
+
+
+def one_institution_day(seed: int, n: int, *, error_rate: float = 0.1) -> list[Record]:
+    """One institution's synthetic day (chains of prescriptions and their dispensings inside
+    it, every M05/M17 ``ONE_INSTITUTION``), by default one record in ten with an error."""
+    out = []
+    for rec, _ in generate(seed, n, as_of=AS_OF, error_rate=error_rate, keyring=KEYS):
+        rec.mb1["M05"] = ONE_INSTITUTION
+        if "M17" in rec.mb1:
+            rec.mb1["M17"] = ONE_INSTITUTION
+        out.append(rec)
+    return out
+
+
 def upload_bytes(records: Iterable[Record], version: str = "2.0") -> bytes:
     out = io.BytesIO()
     write_upload(list(records), out, version=version)

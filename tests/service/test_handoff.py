@@ -7,16 +7,14 @@ import hashlib
 from typing import Any
 
 import pytest
-from service_kit import AS_OF, KEYS, Hub, Pool, upload_bytes
+from service_kit import ONE_INSTITUTION, Hub, Pool, one_institution_day, upload_bytes
 
-from nhihub.formats import Record
 from nhihub.service import process_next, submit_upload
 from nhihub.service import uploads as uploads_module
 from nhihub.service import worker as worker_module
 from nhihub.service.checking import CheckPool
 from nhihub.service.handoff import Handoff
 from nhihub.storage import claim_next_batch, load_raw, unit_of_work
-from nhihub.synth import generate
 
 
 def _digest(raw: bytes) -> bytes:
@@ -271,25 +269,11 @@ def test_cancelled_on_rollback_expiry_and_forget_after_the_commit() -> None:
         assert fake.streams[2].cancelled
 
 
-INST = "0401180014"
-
-
-def _one_institution(n: int) -> list[Record]:
-    """A synthetic day of one institution: large enough to be checked in parts."""
-    out = []
-    for rec, _ in generate(7, n, as_of=AS_OF, keyring=KEYS):
-        rec.mb1["M05"] = INST
-        if "M17" in rec.mb1:
-            rec.mb1["M17"] = INST
-        out.append(rec)
-    return out
-
-
 def test_the_worker_takes_the_check_started_while_the_upload_was_stored(
-    hub: Hub, pool: Pool, kept: Handoff, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, kept: Handoff, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    records = _one_institution(100)
-    code = hub.institution(INST)
+    records = one_institution_day(7, 100, error_rate=0.0)
+    code = hub.institution(ONE_INSTITUTION)
     taken: list[bool] = []
     take = kept.take_started
 
@@ -307,16 +291,14 @@ def test_the_worker_takes_the_check_started_while_the_upload_was_stored(
     assert all(hub.visit(r.mb1["M15"]) is not None for r in records)
 
 
-def test_a_rolled_back_upload_is_not_checked_ahead_any_longer(
-    hub: Hub, pool: Pool, kept: Handoff
-) -> None:
-    code = hub.institution(INST)
+def test_a_rolled_back_upload_is_not_checked_ahead_any_longer(hub: Hub, kept: Handoff) -> None:
+    code = hub.institution(ONE_INSTITUTION)
     with CheckPool(2, min_bytes=0, part_records=2) as checkers, kept.worker_running(checkers):
         with pytest.raises(RuntimeError), unit_of_work(hub.engine) as conn:
             submit_upload(
                 conn,
                 institution=code,
-                raw=upload_bytes(_one_institution(100), "2.0"),
+                raw=upload_bytes(one_institution_day(7, 100, error_rate=0.0), "2.0"),
                 kind="A1",
                 channel="web-api",
                 settings=hub.settings,

@@ -17,7 +17,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from service_kit import AS_OF, KEYS, Hub, action, make_settings, received, upload_bytes
+from service_kit import (
+    AS_OF,
+    ONE_INSTITUTION,
+    Hub,
+    action,
+    make_settings,
+    one_institution_day,
+    received,
+    upload_bytes,
+)
 from sqlalchemy import Engine, select, text
 
 from nhihub.config import Settings
@@ -35,9 +44,8 @@ from nhihub.storage.schema import (
     visit_versions,
     visits,
 )
-from nhihub.synth import generate
 
-INST = "0401180014"
+INST = ONE_INSTITUTION
 NOW = dt.datetime(2024, 10, 16, 1, 0, tzinfo=dt.UTC)
 _twins: dict[str, Engine] = {}
 
@@ -103,18 +111,6 @@ def streaming() -> Iterator[CheckPool]:
     """Two worker processes; every upload is streamed, in parts of at most 7 records."""
     with CheckPool(2, min_bytes=0, part_records=7) as pool:
         yield pool
-
-
-def _day(seed: int, n: int, *, error_rate: float = 0.1) -> list[Record]:
-    """One institution's synthetic day (chains of prescriptions and their dispensings inside
-    it), by default one record in ten with an error."""
-    out = []
-    for rec, _ in generate(seed, n, as_of=AS_OF, error_rate=error_rate, keyring=KEYS):
-        rec.mb1["M05"] = INST
-        if "M17" in rec.mb1:
-            rec.mb1["M17"] = INST
-        out.append(rec)
-    return out
 
 
 def _corrections(day: list[Record]) -> list[Record]:
@@ -212,11 +208,11 @@ def _both(
 def test_streamed_batches_store_what_serial_ones_do(
     fresh_engine: Engine, twin: Engine, streaming: CheckPool, paths: _Paths
 ) -> None:
-    day = _day(31, 160)
+    day = one_institution_day(31, 160)
     later = received(AS_OF + dt.timedelta(days=2))
     uploads = [
         (upload_bytes(day), received(AS_OF)),
-        (upload_bytes(_corrections(day) + _day(32, 40)), later),
+        (upload_bytes(_corrections(day) + one_institution_day(32, 40)), later),
         (upload_bytes(_actions(day)), later + dt.timedelta(hours=1)),
     ]
     serial, streamed = _both(fresh_engine, twin, streaming, uploads)
@@ -234,7 +230,7 @@ def test_streamed_batches_store_what_serial_ones_do(
 def test_a_file_error_in_a_later_part_gives_the_serial_result(
     fresh_engine: Engine, twin: Engine, streaming: CheckPool, paths: _Paths
 ) -> None:
-    raw = upload_bytes(_day(33, 60))
+    raw = upload_bytes(one_institution_day(33, 60))
     cut = raw.rfind(b"</M07>")
     broken = raw[:cut] + b"</M07x>" + raw[cut + len(b"</M07>") :]  # not well formed, near the end
     serial, streamed = _both(fresh_engine, twin, streaming, [(broken, received(AS_OF))])
@@ -247,12 +243,12 @@ def test_a_file_error_in_a_later_part_gives_the_serial_result(
 def test_an_identifier_the_scan_cannot_see_gives_the_serial_result(
     fresh_engine: Engine, twin: Engine, streaming: CheckPool, paths: _Paths
 ) -> None:
-    day = _day(34, 80, error_rate=0.0)
+    day = one_institution_day(34, 80, error_rate=0.0)
     m15s = {r.mb1["M15"] for r in day}
     dispensing = next(r for r in day if r.mb1.get("M07") == "AE" and r.mb1.get("M16") in m15s)
     m16 = dispensing.mb1["M16"]
     first = upload_bytes([r for r in day if r is not dispensing])
-    filler = _day(35, 30)  # more records, so the second upload is cut into parts
+    filler = one_institution_day(35, 30)  # more records, so the second upload is cut into parts
     plain = f"<M16>{m16}</M16>".encode()
     # the same value written with a character reference: the reader reads it, the scan cannot
     second = upload_bytes([*filler, dispensing]).replace(
@@ -289,7 +285,7 @@ def test_visits_and_refills_written_along_the_way_end_as_when_written_at_once(
         real(conn, rows, removed, **kw)
 
     monkeypatch.setattr(apply_module.q, "write_refills", counting)
-    day, more = _day(36, 120), _day(37, 120)
+    day, more = one_institution_day(36, 120), one_institution_day(37, 120)
     later = received(AS_OF + dt.timedelta(days=2))
     # the second upload also corrects and deletes visits it stores itself, further on: refills
     # it creates early are changed or removed later in the same upload
